@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vits: an emulation of the Arm GICv3 Interrupt Translation Service (ITS)
+ * and of the LPI side of the redistributors, for hypervisors.
+ *
+ * An embedder creates one LPI domain per VM (struct vits_domain) with an
+ * ops table that reaches guest memory and the vGIC, then attaches one or
+ * more ITS instances (struct vits_its) to it. The guest's MMIO accesses
+ * to the ITS frame and to the redistributors' LPI registers are forwarded
+ * to vits_its_mmio_read/write and vits_gicr_mmio_read/write; devices
+ * signal MSIs with vits_its_signal_msi(); the vGIC acknowledges the LPIs
+ * it took with vits_lpi_ack().
+ *
+ * Conventions: every function returns 0 (or a documented positive value)
+ * on success and a negative errno on failure; vits_strerror() names them.
+ * No function keeps a pointer to caller memory past its return unless it
+ * says so. The header is plain C11.
+ *
+ * Threads: every call on a domain, or on an ITS attached to it, takes the
+ * domain's lock, so calls may come from any thread. The ops callbacks run
+ * with that lock held and must not call back into vits for the same
+ * domain (they would deadlock); see docs/embedding.md.
+ */
+#ifndef VITS_H
+#define VITS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VITS_VERSION_MAJOR 0
+#define VITS_VERSION_MINOR 1
+#define VITS_VERSION_PATCH 0
+#define VITS_VERSION_STRING "0.1.0"
+
+/* The library's version as MAJOR << 16 | MINOR << 8 | PATCH. */
+unsigned vits_version(void);
+
+struct vits_domain;
+struct vits_its;
+
+/* ------------------------------------------------------------------ */
+/* The embedder's side                                                 */
+/* ------------------------------------------------------------------ */
+
+/* Kinds of message given to the log callback. */
+enum vits_log_level {
+    VITS_LOG_ERROR = 0, /* a host-side failure (memory callback, allocation) */
+    VITS_LOG_GUEST = 1, /* the guest did something wrong (rate-limited) */
+    VITS_LOG_INFO = 2,  /* state changes worth knowing about */
+    VITS_LOG_DEBUG = 3, /* every command processed */
+};
+
+#define VITS_OPS_VERSION 1
+
+/*
+ * The ops table, given once at domain creation together with an opaque
+ * pointer that every callback receives first. It must stay valid until
+ * the domain is destroyed. New callbacks are only ever added at the end,
+ * with a new VITS_OPS_VERSION.
+ */
+struct vits_ops {
+    /* VITS_OPS_VERSION when the embedder was built. Required. */
+    uint32_t version;
+
+    /*
+     * Read len bytes of guest physical memory at gpa into buf. Return 0,
+     * or a negative errno (e.g. -EFAULT for an unmapped address, -EIO for
+     * a failed transfer); on failure the contents of buf are ignored.
+     * Required.
+     */
+    int (*read_mem)(void *opaque, uint64_t gpa, void *buf, size_t len);
+
+    /* Write len bytes to guest physical memory at gpa. Same results as
+     * read_mem. Required. */
+    int (*write_mem)(void *opaque, uint64_t gpa, const void *buf, size_t len);
+
+    /*
+     * The injector: LPI intid is pending, enabled, and vcpu has LPIs
+     * enabled; present it to the vCPU with the given priority (lower is
+     * more urgent; bits [1:0] are zero). vits calls this once per LPI
+     * until the LPI is acknowledged (vits_lpi_ack) or retracted. Return 0,
+     * or a negative errno if the LPI could not be queued: it then stays
+     * pending and is offered again at its next state change. Required.
+     */
+    int (*raise)(void *opaque, uint32_t vcpu, uint32_t intid, uint8_t priority);
+
+    /*
+     * An LPI raised on vcpu is no longer to be presented there: it was
+     * cleared, discarded, disabled, moved to another vCPU (a raise on the
+     * new vCPU follows), or LPIs were disabled on vcpu. The embedder pulls
+     * it out of its list registers. Optional (NULL: not told).
+     */
+    void (*retract)(void *opaque, uint32_t vcpu, uint32_t intid);
+
+    /*
+     * A log message, one line without a trailing newline, already
+     * formatted. Guest errors are rate-limited before they get here.
+     * Optional (NULL: no logging).
+     */
+    void (*log)(void *opaque, enum vits_log_level level, const char *msg);
+
+    /*
+     * Allocator in the style of Lua's lua_Alloc: with new_size 0, free ptr
+     * (of old_size bytes) and return NULL; otherwise resize ptr (NULL for
+     * a new block) from old_size to new_size bytes and return the block,
+     * or NULL on failure (ptr is then untouched). Memory returned must be
+     * suitably aligned for any object. Optional (NULL: malloc/realloc/free).
+     */
+    void *(*alloc)(void *opaque, void *ptr, size_t old_size, size_t new_size);
+};
+
+/* Geometry and limits of an LPI domain (one VM). */
+struct vits_domain_config {
+    /* Number of vCPUs, each with one redistributor. 1..4096. */
+    uint32_t nr_vcpus;
+    /*
+     * Number of INTID bits of the LPI space, 14..24: LPIs run from 8192
+     * to 2^lpi_id_bits - 1. Default 16.
+     */
+    uint32_t lpi_id_bits;
+    /*
+     * Guest physical address of vCPU 0's redistributor (RD_base) and the
+     * distance between consecutive redistributors. Used only by ITSes with
+     * PTA = 1, where commands name redistributors by address. The base
+     * must be 64 KiB aligned; the stride defaults to 0x20000 (GICv3).
+     */
+    uint64_t redist_base;
+    uint64_t redist_stride;
+    /* Most guest-error messages logged per second, and the burst allowed
+     * above that rate. Defaults: 10 per second, burst 50. */
+    uint32_t log_rate;
+    uint32_t log_burst;
+    /* Most verbose level passed to the log callback. Default VITS_LOG_INFO. */
+    enum vits_log_level log_level;
+};
+
+/* Fill cfg with defaults for nr_vcpus vCPUs. */
+void vits_domain_config_init(struct vits_domain_config *cfg, uint32_t nr_vcpus);
+
+/* What the ITS does when a command fails. */
+enum vits_error_policy {
+    /* Skip the failing command and go on with the next one (KVM's way). */
+    VITS_ERRORS_CONTINUE = 0,
+    /*
+     * Stop: GITS_CREADR keeps pointing at the failing command and reads
+     * with Stalled = 1, until the guest writes GITS_CWRITER: with Retry = 1
+     * the command is tried again, without it the command is skipped.
+     */
+    VITS_ERRORS_STALL = 1,
+};
+
+/* Geometry, behaviour and limits of one ITS. */
+struct vits_its_config {
+    /* Guest physical base of the ITS frame (64 KiB aligned); its MSI
+     * doorbell, GITS_TRANSLATER, is at base + 0x10040. */
+    uint64_t base;
+    /* DeviceID bits, 1..32. Default 16. */
+    uint32_t device_id_bits;
+    /* EventID bits, 1..16. Default 16. */
+    uint32_t event_id_bits;
+    /* Collection ID bits, 1..16. Default 16. */
+    uint32_t collection_id_bits;
+    /* GITS_TYPER.PTA: 0, commands name a redistributor by processor
+     * number; 1, by its physical address. Default 0. */
+    uint32_t pta;
+    /* Command-error policy. Default VITS_ERRORS_CONTINUE. */
+    enum vits_error_policy error_policy;
+    /* GITS_IIDR.Revision, 0..15. Default 0. */
+    uint32_t iidr_revision;
+    /*
+     * Resource limits. Whatever the guest does, this ITS holds at most
+     * max_devices mapped devices, max_events mapped events (ITTEs) and
+     * max_collections mapped collections; a command that would go beyond
+     * fails with the matching out-of-range error (see docs/errors.md).
+     * Defaults: 4096 devices, 65536 events, 4096 collections.
+     */
+    uint32_t max_devices;
+    uint32_t max_events;
+    uint32_t max_collections;
+    /* Most commands read from guest memory in one read_mem call, at least
+     * 1. Default 64 (2 KiB). */
+    uint32_t max_batch;
+};
+
+/* Fill cfg with defaults, base 0x08080000. */
+void vits_its_config_init(struct vits_its_config *cfg);
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * ITS command error numbers, 0x01CCEE: CC is the command number (CLEAR,
+ * 0x04, uses 0x05), EE the kind of failure. They are what
+ * vits_its_last_error() reports and what a guest would see in a
+ * command-error report. docs/errors.md lists when each is raised.
+ */
+enum vits_cmd_errno {
+    VITS_E_MOVI_COLLECTION_OOR = 0x010103,
+    VITS_E_MOVI_UNMAPPED_DEVICE = 0x010104,
+    VITS_E_MOVI_EVENT_OOR = 0x010105,
+    VITS_E_MOVI_UNMAPPED_INTERRUPT = 0x010107,
+    VITS_E_MOVI_UNMAPPED_COLLECTION = 0x010109,
+    VITS_E_INT_UNMAPPED_DEVICE = 0x010304,
+    VITS_E_INT_EVENT_OOR = 0x010305,
+    VITS_E_INT_UNMAPPED_INTERRUPT = 0x010307,
+    VITS_E_INT_UNMAPPED_COLLECTION = 0x010309,
+    VITS_E_CLEAR_UNMAPPED_DEVICE = 0x010504,
+    VITS_E_CLEAR_EVENT_OOR = 0x010505,
+    VITS_E_CLEAR_UNMAPPED_INTERRUPT = 0x010507,
+    VITS_E_CLEAR_UNMAPPED_COLLECTION = 0x010509,
+    VITS_E_MAPD_DEVICE_OOR = 0x010801,
+    VITS_E_MAPD_ITTSIZE_OOR = 0x010802,
+    VITS_E_MAPC_PROCNUM_OOR = 0x010902,
+    VITS_E_MAPC_COLLECTION_OOR = 0x010903,
+    VITS_E_MAPTI_COLLECTION_OOR = 0x010a03,
+    VITS_E_MAPTI_UNMAPPED_DEVICE = 0x010a04,
+    VITS_E_MAPTI_ID_OOR = 0x010a05,
+    VITS_E_MAPTI_PHYSICALID_OOR = 0x010a06,
+    VITS_E_MAPI_COLLECTION_OOR = 0x010b03,
+    VITS_E_MAPI_UNMAPPED_DEVICE = 0x010b04,
+    VITS_E_MAPI_ID_OOR = 0x010b05,
+    VITS_E_MAPI_PHYSICALID_OOR = 0x010b06,
+    VITS_E_INV_UNMAPPED_DEVICE = 0x010c04,
+    VITS_E_INV_EVENT_OOR = 0x010c05,
+    VITS_E_INV_UNMAPPED_INTERRUPT = 0x010c07,
+    VITS_E_INV_UNMAPPED_COLLECTION = 0x010c09,
+    VITS_E_INVALL_COLLECTION_OOR = 0x010d03,
+    VITS_E_INVALL_UNMAPPED_COLLECTION = 0x010d09,
+    VITS_E_MOVALL_PROCNUM_OOR = 0x010e01,
+    VITS_E_DISCARD_UNMAPPED_DEVICE = 0x010f04,
+    VITS_E_DISCARD_EVENT_OOR = 0x010f05,
+    VITS_E_DISCARD_UNMAPPED_INTERRUPT = 0x010f07,
+};
+
+/* The error number for an unknown or unsupported command number cmd
+ * (IMPLEMENTATION DEFINED: the architecture leaves it open). */
+#define VITS_E_UNKNOWN_COMMAND(cmd) (0x0100ffu | ((unsigned)(cmd) & 0xffu) << 8)
+
+/* A short description of a negative errno returned by vits, or of a
+ * positive ITS command error number (0x01CCEE); never NULL. */
+const char *vits_strerror(int err);
+
+/* ------------------------------------------------------------------ */
+/* The LPI domain                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Create the LPI domain of one VM. cfg and ops are checked: unknown
+ * ops->version, a missing required callback, or a value out of the
+ * documented range fails. ops must outlive the domain; cfg is copied.
+ *
+ * Returns 0 and sets *out, or:
+ *   -EINVAL  a NULL argument, a bad ops table or configuration;
+ *   -ENOMEM  allocation failed.
+ */
+int vits_domain_create(const struct vits_domain_config *cfg, const struct vits_ops *ops,
+                       void *opaque, struct vits_domain **out);
+
+/*
+ * Destroy a domain. Every ITS attached to it must have been destroyed
+ * first; otherwise nothing is freed and -EBUSY is returned. d may be NULL.
+ *
+ * Returns 0, or -EBUSY.
+ */
+int vits_domain_destroy(struct vits_domain *d);
+
+/* The opaque pointer given at creation (NULL for a NULL domain). */
+void *vits_domain_opaque(const struct vits_domain *d);
+
+/* Bytes of host memory the domain and its ITSes hold now, as counted by
+ * the library's allocation wrapper (0 for a NULL domain). */
+size_t vits_domain_memory(const struct vits_domain *d);
+
+/*
+ * Guest MMIO access to the RD_base frame of vcpu's redistributor. Only
+ * the LPI registers are served: GICR_CTLR (0x0: EnableLPIs), GICR_TYPER
+ * (0x8, read-only: PLPIS, Last, Processor_Number and a default affinity
+ * derived from the vCPU number), GICR_PROPBASER (0x70) and GICR_PENDBASER
+ * (0x78). size is 4 or 8; 64-bit registers may be accessed as 32-bit
+ * halves. Setting EnableLPIs loads the pending table (unless PTZ was
+ * written); clearing it writes pending state back and retracts the
+ * vCPU's raised LPIs.
+ *
+ * Returns 0 (reads set *val), or:
+ *   -EINVAL  NULL argument, vcpu out of range, size not 4 or 8, or an
+ *            offset not aligned to size;
+ *   -ENOENT  the offset is not one of these registers: the embedder's
+ *            vGIC serves it.
+ */
+int vits_gicr_mmio_read(struct vits_domain *d, uint32_t vcpu, uint64_t offset, unsigned size,
+                        uint64_t *val);
+int vits_gicr_mmio_write(struct vits_domain *d, uint32_t vcpu, uint64_t offset, unsigned size,
+                         uint64_t val);
+
+/*
+ * The vGIC took LPI intid on vcpu (the guest acknowledged it): its
+ * pending state clears. Only an LPI vits raised on that vCPU, and did not
+ * retract, can be acknowledged.
+ *
+ * Returns 0, or:
+ *   -EINVAL  NULL domain or vcpu out of range;
+ *   -ENOENT  intid is not raised on vcpu.
+ */
+int vits_lpi_ack(struct vits_domain *d, uint32_t vcpu, uint32_t intid);
+
+/*
+ * Write the pending state of every mapped LPI into the pending table of
+ * the redistributor it is routed to (for vCPUs whose GICR_PENDBASER is
+ * set), as a save for migration needs. Bits of other INTIDs are left as
+ * they are in guest memory.
+ *
+ * Returns 0, or:
+ *   -EINVAL  NULL domain;
+ *   a negative errno from read_mem/write_mem (the first one seen; the
+ *            other vCPUs' tables are still written).
+ */
+int vits_domain_sync_pending(struct vits_domain *d);
+
+/* Whether intid is pending (1) or not (0) in the domain's state, and on
+ * which vCPU (*vcpu, may be NULL; UINT32_MAX when the LPI has no target).
+ * Returns -EINVAL for a NULL domain and -ENOENT for an INTID no ITS maps. */
+int vits_lpi_state(struct vits_domain *d, uint32_t intid, uint32_t *vcpu);
+
+/* ------------------------------------------------------------------ */
+/* ITS instances                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Create an ITS attached to domain d, in its reset state (disabled,
+ * quiescent, no tables). Several ITSes may share one domain; their frames
+ * must not overlap. cfg is copied.
+ *
+ * Returns 0 and sets *out, or:
+ *   -EINVAL  NULL argument, or a configuration value out of range;
+ *   -EEXIST  another ITS of d has an overlapping frame;
+ *   -ENOSPC  d already has 255 ITSes;
+ *   -ENOMEM  allocation failed.
+ */
+int vits_its_create(struct vits_domain *d, const struct vits_its_config *cfg,
+                    struct vits_its **out);
+
+/* Destroy an ITS: all its mappings are dropped (their LPIs retracted)
+ * and its memory freed. its may be NULL. */
+void vits_its_destroy(struct vits_its *its);
+
+/* The domain an ITS belongs to. */
+struct vits_domain *vits_its_domain(const struct vits_its *its);
+
+/* Size of the ITS frame an embedder forwards to vits_its_mmio_*: the
+ * control page and the translation page. */
+#define VITS_ITS_FRAME_SIZE 0x20000u
+/* Offset of GITS_TRANSLATER in the frame. */
+#define VITS_GITS_TRANSLATER 0x10040u
+
+/*
+ * Guest MMIO access at offset inside the ITS frame. size is 4 or 8 and
+ * offset aligned to it (GITS_TRANSLATER also takes 2). 64-bit registers
+ * may be accessed as 32-bit halves; a 64-bit access to a 32-bit register
+ * reads as zero and is ignored (a guest error, logged). Reserved offsets
+ * read as zero and ignore writes. A write to GITS_CWRITER (or one that
+ * enables the ITS) processes the command queue before returning. A
+ * write to GITS_TRANSLATER through this call carries no DeviceID and is
+ * ignored; devices signal with vits_its_signal_msi().
+ *
+ * Returns 0 (reads set *val), or:
+ *   -EINVAL  NULL argument, bad size or alignment, or offset outside
+ *            the frame.
+ */
+int vits_its_mmio_read(struct vits_its *its, uint64_t offset, unsigned size, uint64_t *val);
+int vits_its_mmio_write(struct vits_its *its, uint64_t offset, unsigned size, uint64_t val);
+
+/*
+ * An MSI from device devid with EventID eventid, as if written to this
+ * ITS's GITS_TRANSLATER.
+ *
+ * Returns 1 when the LPI was made pending (or already was), 0 when the
+ * guest's state blocked it (ITS disabled, device, event or collection
+ * unmapped, LPIs disabled on the target vCPU), or -EINVAL for a NULL ITS.
+ */
+int vits_its_signal_msi(struct vits_its *its, uint32_t devid, uint32_t eventid);
+
+/* The last command error of an ITS. */
+struct vits_cmd_error {
+    /* Architected error number 0x01CCEE, or 0 when the command could not
+     * be processed for a host reason (host_errno then says which). */
+    uint32_t code;
+    /* Negative errno of a host failure (a failed read_mem, allocation),
+     * or 0. */
+    int host_errno;
+    /* Offset of the command in the queue, and its four words (zero when
+     * the command could not be read). */
+    uint64_t offset;
+    uint64_t cmd[4];
+};
+
+/*
+ * Copy the last command error into *err, and the number of command errors
+ * since creation into *count (either may be NULL).
+ *
+ * Returns 1 when there was an error, 0 when there was none (*err zeroed),
+ * or -EINVAL for a NULL ITS.
+ */
+int vits_its_last_error(const struct vits_its *its, struct vits_cmd_error *err, uint64_t *count);
+
+/* Number of commands this ITS has processed (successfully or not). */
+uint64_t vits_its_commands(const struct vits_its *its);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VITS_H */

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The command queue. A write to GITS_CWRITER (or enabling the ITS) runs
+ * the queue from GITS_CREADR to GITS_CWRITER, wrapping at the queue's
+ * end. Commands are read in runs: one read_mem call per contiguous run
+ * of new commands, split only at the wrap point and at cfg.max_batch.
+ * When a run's read fails, its commands are read one at a time so that
+ * exactly the commands before the failing one are applied.
+ *
+ * A command that fails (architected error, or a host failure such as an
+ * unreadable command) is recorded; under VITS_ERRORS_CONTINUE the queue
+ * goes on past it, under VITS_ERRORS_STALL CREADR stays on it with
+ * Stalled set until the guest writes CWRITER again (Retry = 1 retries
+ * it, Retry = 0 skips it).
+ *
+ * Every loop here advances CREADR towards a CWRITER that cannot change
+ * while the lock is held, so one call processes at most the queue's
+ * 32768 commands. Needs the domain lock.
+ */
+#include <string.h>
+
+#include "its.h"
+
+#define CBASER_VALID (1ull << 63)
+#define CMD_SIZE 32u
+
+uint64_t its_queue_size(const struct vits_its *its)
+{
+    return (lpi_bits(its->cbaser, 7, 0) + 1) * 4096;
+}
+
+static uint64_t queue_base(const struct vits_its *its)
+{
+    return lpi_bits(its->cbaser, 51, 12) << 12;
+}
+
+static void record_error(struct vits_its *its, uint64_t offset, const uint8_t *raw, int rc)
+{
+    struct vits_cmd_error *e = &its->last_error;
+    memset(e, 0, sizeof(*e));
+    e->offset = offset;
+    if (rc > 0)
+        e->code = (uint32_t)rc;
+    else
+        e->host_errno = rc;
+    if (raw)
+        for (int i = 0; i < 4; i++)
+            e->cmd[i] = lpi_le64(raw + 8 * i);
+    its->errors++;
+}
+
+/* Run one command (raw: its 32 bytes, NULL if it could not be read, rc
+ * then the read's error). Returns false when the queue must stall. */
+static bool run_one(struct vits_its *its, const uint8_t *raw, int rc)
+{
+    uint64_t offset = its->creadr;
+    if (raw) {
+        uint64_t dw[4];
+        for (int i = 0; i < 4; i++)
+            dw[i] = lpi_le64(raw + 8 * i);
+        rc = its_execute(its, dw);
+        its->commands++;
+    } else {
+        lpi_log(its->d, VITS_LOG_ERROR, "command at offset 0x%llx unreadable (%d)",
+                (unsigned long long)offset, rc);
+    }
+    if (rc) {
+        if (rc < 0 && raw) {
+            const char *name = its_command_name(raw[0]);
+            lpi_log(its->d, VITS_LOG_ERROR, "%s at offset 0x%llx failed on the host side (%d)",
+                    name ? name : "command", (unsigned long long)offset, rc);
+        }
+        record_error(its, offset, raw, rc);
+        if (its->cfg.error_policy == VITS_ERRORS_STALL) {
+            its->stalled = true;
+            return false;
+        }
+    }
+    its->creadr = (offset + CMD_SIZE) % its_queue_size(its);
+    return true;
+}
+
+void its_process_queue(struct vits_its *its)
+{
+    if (!its->enabled || !(its->cbaser & CBASER_VALID) || its->stalled)
+        return;
+    struct vits_domain *d = its->d;
+    uint64_t qsize = its_queue_size(its);
+    uint64_t base = queue_base(its);
+    while (its->creadr != its->cwriter) {
+        uint64_t end = its->cwriter > its->creadr ? its->cwriter : qsize;
+        uint64_t n = (end - its->creadr) / CMD_SIZE;
+        if (n > its->cfg.max_batch)
+            n = its->cfg.max_batch;
+        int rc = d->ops->read_mem(d->opaque, base + its->creadr, its->batch, n * CMD_SIZE);
+        if (rc && n > 1) {
+            /* Find the failing command: read the run one at a time. */
+            for (uint64_t i = 0; i < n; i++) {
+                rc = d->ops->read_mem(d->opaque, base + its->creadr, its->batch, CMD_SIZE);
+                if (!run_one(its, rc ? NULL : its->batch, rc))
+                    return;
+            }
+            continue;
+        }
+        for (uint64_t i = 0; i < n; i++)
+            if (!run_one(its, rc ? NULL : its->batch + i * CMD_SIZE, rc))
+                return;
+    }
+}

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal interface of the LPI domain (lpi/), used by its/.
+ *
+ * Locking rules (the one place they are written down):
+ *
+ *   struct vits_domain.lock protects everything in this header and in
+ *   its/its.h: the LPI records and their per-vCPU lists, the redistributor
+ *   registers, and every ITS attached to the domain (registers, queue,
+ *   devices, collections, error record). Every public entry point takes it
+ *   once, at the top, and releases it before returning; nothing inside
+ *   takes it again. Functions named lpi_* and its_* below assume it is
+ *   held ("needs d->lock"). The ops callbacks are called with it held, so
+ *   they must not call back into the library for the same domain.
+ *
+ *   The only state read without the lock is the immutable configuration
+ *   and the allocation counter (an atomic).
+ */
+#ifndef VITS_LPI_H
+#define VITS_LPI_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vits.h"
+
+#define LPI_FIRST 8192u
+/* Marks "no vCPU": an LPI whose collection is not mapped. */
+#define LPI_NO_VCPU 0xffffu
+/* LPI records are allocated in chunks of this many consecutive INTIDs. */
+#define LPI_CHUNK_SHIFT 6u
+#define LPI_CHUNK (1u << LPI_CHUNK_SHIFT)
+/* Most ITS instances per domain (an LPI names its owner in 8 bits). */
+#define LPI_MAX_OWNERS 255u
+
+/* lpi_irq.flags */
+enum {
+    LPI_F_MAPPED = 1u << 0,  /* an ITTE maps this INTID */
+    LPI_F_ENABLED = 1u << 1, /* cached property: enable bit */
+    LPI_F_PENDING = 1u << 2, /* pending on its vCPU */
+    LPI_F_RAISED = 1u << 3,  /* handed to the injector on vcpu, not acked */
+};
+
+/*
+ * The state of one mapped LPI: 16 bytes. Records are linked into the list
+ * of the vCPU they target (or the domain's "no target" list) by INTID;
+ * 0 ends a list, since no LPI has INTID 0.
+ */
+struct lpi_irq {
+    uint32_t prev;
+    uint32_t next;
+    uint16_t vcpu;     /* target redistributor, or LPI_NO_VCPU */
+    uint16_t group;    /* owner's grouping tag: the ITS's collection ID */
+    uint8_t owner;     /* owner's number: the ITS slot in the domain */
+    uint8_t priority;  /* cached property: priority (byte & 0xfc) */
+    uint8_t flags;     /* LPI_F_* */
+    uint8_t pad;       /* kept zero */
+};
+
+struct lpi_chunk {
+    uint32_t used; /* mapped records in this chunk */
+    struct lpi_irq irq[LPI_CHUNK];
+};
+
+/* Redistributor LPI state of one vCPU. */
+struct lpi_redist {
+    uint64_t propbaser;
+    uint64_t pendbaser; /* as written, PTZ included */
+    bool enabled;       /* GICR_CTLR.EnableLPIs */
+    uint32_t head;      /* first INTID of the LPIs targeting this vCPU */
+    uint32_t count;     /* number of them */
+};
+
+struct lpi_ratelimit {
+    uint64_t last_ns;
+    uint64_t tokens_milli; /* tokens x 1000 */
+    uint64_t suppressed;
+};
+
+struct vits_its;
+
+struct vits_domain {
+    pthread_mutex_t lock;
+    struct vits_domain_config cfg;
+    const struct vits_ops *ops;
+    void *opaque;
+    atomic_size_t mem; /* bytes allocated through lpi_alloc */
+
+    uint32_t nr_chunks; /* 2^lpi_id_bits / LPI_CHUNK */
+    struct lpi_chunk **chunks;
+    uint32_t mapped; /* mapped LPIs in the domain */
+
+    struct lpi_redist *rd; /* nr_vcpus entries */
+    uint32_t untargeted_head;
+    uint32_t untargeted_count;
+
+    struct vits_its *owners[LPI_MAX_OWNERS]; /* NULL: free slot */
+    uint32_t nr_owners; /* live ITSes */
+
+    struct lpi_ratelimit rl;
+};
+
+/* ---- allocation (lpi/domain.c); no lock needed ---- */
+void *lpi_alloc(struct vits_domain *d, size_t size);  /* zeroed */
+void *lpi_realloc(struct vits_domain *d, void *p, size_t old_size, size_t new_size);
+void lpi_free(struct vits_domain *d, void *p, size_t size);
+
+/* ---- logging (lpi/log.c); needs d->lock for VITS_LOG_GUEST ---- */
+#if defined(__GNUC__)
+#define LPI_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define LPI_PRINTF(a, b)
+#endif
+void lpi_log(struct vits_domain *d, enum vits_log_level level, const char *fmt, ...)
+    LPI_PRINTF(3, 4);
+
+/* ---- little-endian helpers ---- */
+static inline uint64_t lpi_le64(const uint8_t *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+           (uint64_t)p[7] << 56;
+}
+
+static inline void lpi_put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t lpi_bits(uint64_t v, unsigned hi, unsigned lo)
+{
+    return (v >> lo) & (hi - lo == 63 ? ~0ull : ((1ull << (hi - lo + 1)) - 1));
+}
+
+/* ---- LPI records (lpi/store.c); all need d->lock ---- */
+
+/* The record of a mapped INTID, or NULL. */
+static inline struct lpi_irq *lpi_find(struct vits_domain *d, uint32_t intid)
+{
+    if (intid < LPI_FIRST)
+        return NULL;
+    uint32_t c = intid >> LPI_CHUNK_SHIFT;
+    if (c >= d->nr_chunks || !d->chunks[c])
+        return NULL;
+    struct lpi_irq *irq = &d->chunks[c]->irq[intid & (LPI_CHUNK - 1)];
+    return (irq->flags & LPI_F_MAPPED) ? irq : NULL;
+}
+
+/* Whether intid is in the domain's LPI range. */
+static inline bool lpi_intid_valid(const struct vits_domain *d, uint64_t intid)
+{
+    return intid >= LPI_FIRST && intid < ((uint64_t)1 << d->cfg.lpi_id_bits);
+}
+
+/*
+ * Map intid for owner/group, targeting vcpu (or LPI_NO_VCPU), not pending,
+ * and read its property byte. The INTID must be valid and unmapped.
+ * Returns 0 or -ENOMEM.
+ */
+int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group,
+            uint16_t vcpu);
+
+/* Unmap intid: its pending state is dropped (retracted if raised). */
+void lpi_unmap(struct vits_domain *d, uint32_t intid);
+
+/* Move intid to vcpu (or LPI_NO_VCPU); pending state moves with it. */
+void lpi_retarget(struct vits_domain *d, uint32_t intid, uint16_t vcpu);
+
+/* Re-target every LPI of (owner, group) now listed on from (a vCPU or
+ * LPI_NO_VCPU) to to. Cost: the LPIs listed on from. */
+void lpi_retarget_group(struct vits_domain *d, uint16_t from, uint8_t owner, uint16_t group,
+                        uint16_t to);
+
+/* Re-target every LPI listed on vCPU from to vCPU to (MOVALL). */
+void lpi_retarget_all(struct vits_domain *d, uint16_t from, uint16_t to);
+
+/* Drop every LPI of owner (ITS destruction). */
+void lpi_unmap_owner(struct vits_domain *d, uint8_t owner);
+
+/* ---- pending state and the injector (lpi/pending.c); need d->lock ---- */
+
+/* Make intid pending (an MSI or INT). Returns 1 if pending now, 0 when
+ * blocked (no target vCPU or LPIs disabled there). */
+int lpi_set_pending(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
+/* Remove the pending state (CLEAR). */
+void lpi_clear_pending(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
+/* Raise or retract intid to match its state. */
+void lpi_update(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
+/* Retract without changing state (before a move). */
+void lpi_retract(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
+
+/* ---- property cache (lpi/props.c); need d->lock ---- */
+
+/* Re-read the property byte of intid (INV, MAPTI). */
+void lpi_refresh(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
+/* Re-read the property of every LPI targeting vcpu (INVALL). */
+void lpi_refresh_vcpu(struct vits_domain *d, uint16_t vcpu);
+
+/* ---- redistributors (lpi/redist.c); need d->lock ---- */
+
+/* The vCPU whose RD_base physical address is addr (PTA = 1), or -1. */
+int lpi_vcpu_by_rdbase(const struct vits_domain *d, uint64_t addr);
+
+/* Read the pending table of vcpu into pending state (EnableLPIs 0 -> 1). */
+int lpi_load_pending(struct vits_domain *d, uint16_t vcpu);
+/* Write pending state of the LPIs targeting vcpu into its pending table. */
+int lpi_store_pending(struct vits_domain *d, uint16_t vcpu);
+
+
+
+/* ---- register helpers shared by the GICR and GITS frames ---- */
+
+/* The size-byte window at byte offset off (0 or 4) of a 64-bit register. */
+static inline uint64_t lpi_reg_read(uint64_t reg, unsigned off, unsigned size)
+{
+    if (size == 8)
+        return reg;
+    return (reg >> (8 * off)) & 0xffffffffull;
+}
+
+/* reg with the size-byte window at byte offset off replaced by val. */
+static inline uint64_t lpi_reg_write(uint64_t reg, unsigned off, unsigned size, uint64_t val)
+{
+    if (size == 8)
+        return val;
+    uint64_t mask = 0xffffffffull << (8 * off);
+    return (reg & ~mask) | ((val & 0xffffffffull) << (8 * off));
+}
+#endif /* VITS_LPI_H */
