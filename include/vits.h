@@ -239,7 +239,7 @@ enum vits_cmd_errno {
 
 /* The error number for an unknown or unsupported command number cmd
  * (IMPLEMENTATION DEFINED: the architecture leaves it open). */
-#define VITS_E_UNKNOWN_COMMAND(cmd) (0x0100ffu | ((unsigned)(cmd) & 0xffu) << 8)
+#define VITS_E_UNKNOWN_COMMAND(cmd) (0x0100ffu | ((unsigned)(cmd)&0xffu) << 8)
 
 /* A short description of a negative errno returned by vits, or of a
  * positive ITS command error number (0x01CCEE); never NULL. */

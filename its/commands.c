@@ -53,8 +53,16 @@ static int err(uint8_t cmd, uint8_t ee)
     return 0x010000 | cc << 8 | ee;
 }
 
-enum { EE_DEVICE_OOR = 1, EE_PROC_OOR = 2, EE_COLL_OOR = 3, EE_NO_DEVICE = 4,
-       EE_EVENT_OOR = 5, EE_INTID_OOR = 6, EE_NO_ITTE = 7, EE_NO_COLL = 9 };
+enum {
+    EE_DEVICE_OOR = 1,
+    EE_PROC_OOR = 2,
+    EE_COLL_OOR = 3,
+    EE_NO_DEVICE = 4,
+    EE_EVENT_OOR = 5,
+    EE_INTID_OOR = 6,
+    EE_NO_ITTE = 7,
+    EE_NO_COLL = 9
+};
 
 struct cmd_ctx {
     struct vits_its *its;
@@ -125,8 +133,8 @@ static int lookup_routed(const struct cmd_ctx *c, struct lpi_irq **irq, uint32_t
         return rc;
     *irq = lpi_find(c->its->d, *intid);
     if (coll_target(c->its, (*irq)->group) < 0) {
-        GUEST(c, "%s: device 0x%x event %u: collection %u is not mapped", c->who,
-              cmd_devid(c->dw), cmd_eventid(c->dw), (*irq)->group);
+        GUEST(c, "%s: device 0x%x event %u: collection %u is not mapped", c->who, cmd_devid(c->dw),
+              cmd_eventid(c->dw), (*irq)->group);
         return err(cmd_num(c->dw), EE_NO_COLL);
     }
     return 0;
@@ -213,16 +221,16 @@ static int do_map_event(const struct cmd_ctx *c, uint32_t intid)
         return err(cmd, EE_EVENT_OOR);
     }
     if (!lpi_intid_valid(its->d, intid)) {
-        GUEST(c, "%s: device 0x%x event %u: pINTID %u is not an LPI of this VM", c->who, devid,
-              ev, intid);
+        GUEST(c, "%s: device 0x%x event %u: pINTID %u is not an LPI of this VM", c->who, devid, ev,
+              intid);
         return err(cmd, EE_INTID_OOR);
     }
     if (!coll_in_range(c, icid))
         return err(cmd, EE_COLL_OOR);
     uint32_t old = its_event_get(dev, ev);
     if (old != intid && lpi_find(its->d, intid)) {
-        GUEST(c, "%s: device 0x%x event %u: pINTID %u is already mapped by another event",
-              c->who, devid, ev, intid);
+        GUEST(c, "%s: device 0x%x event %u: pINTID %u is already mapped by another event", c->who,
+              devid, ev, intid);
         return err(cmd, EE_INTID_OOR);
     }
     if (old) {
@@ -244,15 +252,9 @@ static int do_map_event(const struct cmd_ctx *c, uint32_t intid)
     return rc;
 }
 
-static int do_mapti(const struct cmd_ctx *c)
-{
-    return do_map_event(c, cmd_pintid(c->dw));
-}
+static int do_mapti(const struct cmd_ctx *c) { return do_map_event(c, cmd_pintid(c->dw)); }
 
-static int do_mapi(const struct cmd_ctx *c)
-{
-    return do_map_event(c, cmd_eventid(c->dw));
-}
+static int do_mapi(const struct cmd_ctx *c) { return do_map_event(c, cmd_eventid(c->dw)); }
 
 static int do_int(const struct cmd_ctx *c)
 {
@@ -369,10 +371,7 @@ static const struct cmd_desc commands[256] = {
     [0x0e] = {"MOVALL", do_movall}, [0x0f] = {"DISCARD", do_discard},
 };
 
-const char *its_command_name(uint8_t cmd)
-{
-    return commands[cmd].name;
-}
+const char *its_command_name(uint8_t cmd) { return commands[cmd].name; }
 
 int its_execute(struct vits_its *its, const uint64_t dw[4])
 {

@@ -42,8 +42,7 @@ static int check_config(const struct vits_its_config *c)
     return 0;
 }
 
-int vits_its_create(struct vits_domain *d, const struct vits_its_config *cfg,
-                    struct vits_its **out)
+int vits_its_create(struct vits_domain *d, const struct vits_its_config *cfg, struct vits_its **out)
 {
     if (!d || !cfg || !out)
         return -EINVAL;
@@ -115,10 +114,7 @@ void vits_its_destroy(struct vits_its *its)
     pthread_mutex_unlock(&d->lock);
 }
 
-struct vits_domain *vits_its_domain(const struct vits_its *its)
-{
-    return its ? its->d : NULL;
-}
+struct vits_domain *vits_its_domain(const struct vits_its *its) { return its ? its->d : NULL; }
 
 int vits_its_signal_msi(struct vits_its *its, uint32_t devid, uint32_t eventid)
 {

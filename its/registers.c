@@ -23,8 +23,8 @@
 
 #define CTLR_ENABLED 1u
 #define CTLR_QUIESCENT (1u << 31)
-#define CBASER_MASK                                                                        \
-    ((1ull << 63) | (7ull << 59) | (7ull << 53) | (((1ull << 40) - 1) << 12) | (3ull << 10) | \
+#define CBASER_MASK                                                                                \
+    ((1ull << 63) | (7ull << 59) | (7ull << 53) | (((1ull << 40) - 1) << 12) | (3ull << 10) |      \
      0xffull)
 #define CWRITER_RETRY 1ull
 #define OFFSET_MASK (((1ull << 15) - 1) << 5) /* [19:5] */
@@ -75,13 +75,13 @@ static uint64_t read_typer(struct vits_its *its, unsigned n)
 {
     (void)n;
     const struct vits_its_config *c = &its->cfg;
-    return 1ull                                        /* Physical */
-           | 7ull << 4                                 /* ITT_entry_size: 8 bytes */
-           | (uint64_t)(c->event_id_bits - 1) << 8     /* ID_bits */
-           | (uint64_t)(c->device_id_bits - 1) << 13   /* Devbits */
-           | (uint64_t)(c->pta & 1) << 19              /* PTA */
+    return 1ull                                          /* Physical */
+           | 7ull << 4                                   /* ITT_entry_size: 8 bytes */
+           | (uint64_t)(c->event_id_bits - 1) << 8       /* ID_bits */
+           | (uint64_t)(c->device_id_bits - 1) << 13     /* Devbits */
+           | (uint64_t)(c->pta & 1) << 19                /* PTA */
            | (uint64_t)(c->collection_id_bits - 1) << 32 /* CIDbits */
-           | 1ull << 36;                               /* CIL */
+           | 1ull << 36;                                 /* CIL */
 }
 
 static uint64_t read_cbaser(struct vits_its *its, unsigned n)
@@ -140,10 +140,7 @@ static uint64_t read_creadr(struct vits_its *its, unsigned n)
     return its->creadr | (its->stalled ? 1u : 0u);
 }
 
-static uint64_t read_baser(struct vits_its *its, unsigned n)
-{
-    return its->baser[n];
-}
+static uint64_t read_baser(struct vits_its *its, unsigned n) { return its->baser[n]; }
 
 static void write_baser(struct vits_its *its, unsigned n, uint64_t val)
 {
@@ -212,8 +209,7 @@ static bool width_ok(struct vits_its *its, const struct reg_desc *r, unsigned si
 {
     if (size <= r->width)
         return true;
-    lpi_log(its->d, VITS_LOG_GUEST, "%u-byte access to 32-bit register %s; ignored", size,
-            r->name);
+    lpi_log(its->d, VITS_LOG_GUEST, "%u-byte access to 32-bit register %s; ignored", size, r->name);
     return false;
 }
 

@@ -17,16 +17,13 @@
 
 /* Writable fields: Valid, Indirect, InnerCache, OuterCache, address,
  * Shareability, Page_Size, Size. */
-#define BASER_RW_MASK                                                                      \
-    (BASER_VALID | BASER_INDIRECT | (7ull << 59) | (7ull << 53) |                          \
-     (((1ull << 36) - 1) << 12) | (3ull << 10) | (3ull << 8) | 0xffull)
+#define BASER_RW_MASK                                                                              \
+    (BASER_VALID | BASER_INDIRECT | (7ull << 59) | (7ull << 53) | (((1ull << 36) - 1) << 12) |     \
+     (3ull << 10) | (3ull << 8) | 0xffull)
 
 static const uint8_t baser_type[2] = {1 /* Devices */, 4 /* Collections */};
 
-static uint64_t page_size(uint64_t baser)
-{
-    return 4096ull << (2 * lpi_bits(baser, 9, 8));
-}
+static uint64_t page_size(uint64_t baser) { return 4096ull << (2 * lpi_bits(baser, 9, 8)); }
 
 /* Table base address; with 64 KiB pages bits [15:12] hold PA[51:48]. */
 static uint64_t table_pa(uint64_t baser)
@@ -60,8 +57,8 @@ bool its_table_has(struct vits_its *its, unsigned n, uint64_t id, const char *wh
     uint64_t baser = its->baser[n];
     const char *what = n == ITS_BASER_DEVICES ? "device" : "collection";
     if (!(baser & BASER_VALID)) {
-        lpi_log(its->d, VITS_LOG_GUEST, "%s: %s table (GITS_BASER%u) invalid, ID 0x%llx", who,
-                what, n, (unsigned long long)id);
+        lpi_log(its->d, VITS_LOG_GUEST, "%s: %s table (GITS_BASER%u) invalid, ID 0x%llx", who, what,
+                n, (unsigned long long)id);
         return false;
     }
     uint64_t psz = page_size(baser);

@@ -141,10 +141,7 @@ int vits_domain_destroy(struct vits_domain *d)
     return 0;
 }
 
-void *vits_domain_opaque(const struct vits_domain *d)
-{
-    return d ? d->opaque : NULL;
-}
+void *vits_domain_opaque(const struct vits_domain *d) { return d ? d->opaque : NULL; }
 
 size_t vits_domain_memory(const struct vits_domain *d)
 {

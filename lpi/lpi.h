@@ -51,12 +51,12 @@ enum {
 struct lpi_irq {
     uint32_t prev;
     uint32_t next;
-    uint16_t vcpu;     /* target redistributor, or LPI_NO_VCPU */
-    uint16_t group;    /* owner's grouping tag: the ITS's collection ID */
-    uint8_t owner;     /* owner's number: the ITS slot in the domain */
-    uint8_t priority;  /* cached property: priority (byte & 0xfc) */
-    uint8_t flags;     /* LPI_F_* */
-    uint8_t pad;       /* kept zero */
+    uint16_t vcpu;    /* target redistributor, or LPI_NO_VCPU */
+    uint16_t group;   /* owner's grouping tag: the ITS's collection ID */
+    uint8_t owner;    /* owner's number: the ITS slot in the domain */
+    uint8_t priority; /* cached property: priority (byte & 0xfc) */
+    uint8_t flags;    /* LPI_F_* */
+    uint8_t pad;      /* kept zero */
 };
 
 struct lpi_chunk {
@@ -97,13 +97,13 @@ struct vits_domain {
     uint32_t untargeted_count;
 
     struct vits_its *owners[LPI_MAX_OWNERS]; /* NULL: free slot */
-    uint32_t nr_owners; /* live ITSes */
+    uint32_t nr_owners;                      /* live ITSes */
 
     struct lpi_ratelimit rl;
 };
 
 /* ---- allocation (lpi/domain.c); no lock needed ---- */
-void *lpi_alloc(struct vits_domain *d, size_t size);  /* zeroed */
+void *lpi_alloc(struct vits_domain *d, size_t size); /* zeroed */
 void *lpi_realloc(struct vits_domain *d, void *p, size_t old_size, size_t new_size);
 void lpi_free(struct vits_domain *d, void *p, size_t size);
 
@@ -160,8 +160,7 @@ static inline bool lpi_intid_valid(const struct vits_domain *d, uint64_t intid)
  * and read its property byte. The INTID must be valid and unmapped.
  * Returns 0 or -ENOMEM.
  */
-int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group,
-            uint16_t vcpu);
+int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group, uint16_t vcpu);
 
 /* Unmap intid: its pending state is dropped (retracted if raised). */
 void lpi_unmap(struct vits_domain *d, uint32_t intid);
@@ -208,8 +207,6 @@ int lpi_vcpu_by_rdbase(const struct vits_domain *d, uint64_t addr);
 int lpi_load_pending(struct vits_domain *d, uint16_t vcpu);
 /* Write pending state of the LPIs targeting vcpu into its pending table. */
 int lpi_store_pending(struct vits_domain *d, uint16_t vcpu);
-
-
 
 /* ---- register helpers shared by the GICR and GITS frames ---- */
 

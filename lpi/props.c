@@ -44,8 +44,8 @@ static uint8_t read_property(struct vits_domain *d, const struct lpi_irq *irq, u
     int rc = d->ops->read_mem(d->opaque, gpa, &byte, 1);
     if (rc) {
         lpi_log(d, VITS_LOG_GUEST,
-                "LPI %u: property table of vCPU %d unreadable at 0x%llx (%d); LPI disabled",
-                intid, v, (unsigned long long)gpa, rc);
+                "LPI %u: property table of vCPU %d unreadable at 0x%llx (%d); LPI disabled", intid,
+                v, (unsigned long long)gpa, rc);
         return 0;
     }
     return byte;

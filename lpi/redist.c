@@ -21,10 +21,10 @@
 #define GICR_PENDBASER 0x78
 
 #define CTLR_ENABLE_LPIS 1ull
-#define PROPBASER_MASK                                                                     \
+#define PROPBASER_MASK                                                                             \
     ((7ull << 56) | (((1ull << 40) - 1) << 12) | (3ull << 10) | (7ull << 7) | 0x1full)
 #define PENDBASER_PTZ (1ull << 62)
-#define PENDBASER_MASK                                                                     \
+#define PENDBASER_MASK                                                                             \
     (PENDBASER_PTZ | (7ull << 56) | (((1ull << 36) - 1) << 16) | (3ull << 10) | (7ull << 7))
 #define PENDBASER_PA(v) (lpi_bits(v, 51, 16) << 16)
 
@@ -74,8 +74,8 @@ static bool sync_block(struct vits_domain *d, uint16_t vcpu, uint8_t *buf, uint3
                     irq->flags |= LPI_F_PENDING;
             } else {
                 uint8_t old = *byte;
-                *byte = (irq->flags & LPI_F_PENDING) ? (uint8_t)(old | mask)
-                                                     : (uint8_t)(old & ~mask);
+                *byte =
+                    (irq->flags & LPI_F_PENDING) ? (uint8_t)(old | mask) : (uint8_t)(old & ~mask);
                 changed |= *byte != old;
             }
         }
@@ -113,10 +113,7 @@ static int walk_pending(struct vits_domain *d, uint16_t vcpu, bool store)
     return 0;
 }
 
-int lpi_load_pending(struct vits_domain *d, uint16_t vcpu)
-{
-    return walk_pending(d, vcpu, false);
-}
+int lpi_load_pending(struct vits_domain *d, uint16_t vcpu) { return walk_pending(d, vcpu, false); }
 
 int lpi_store_pending(struct vits_domain *d, uint16_t vcpu)
 {
@@ -261,8 +258,8 @@ int vits_gicr_mmio_write(struct vits_domain *d, uint32_t vcpu, uint64_t offset, 
     case GICR_PENDBASER:
         if (rd->enabled) {
             /* Frozen while EnableLPIs is set (UNPREDICTABLE: ignored). */
-            lpi_log(d, VITS_LOG_GUEST, "vCPU %u: GICR_%s written with LPIs enabled; ignored",
-                    vcpu, reg == GICR_PROPBASER ? "PROPBASER" : "PENDBASER");
+            lpi_log(d, VITS_LOG_GUEST, "vCPU %u: GICR_%s written with LPIs enabled; ignored", vcpu,
+                    reg == GICR_PROPBASER ? "PROPBASER" : "PENDBASER");
         } else if (reg == GICR_PROPBASER) {
             rd->propbaser = lpi_reg_write(rd->propbaser, off, size, val) & PROPBASER_MASK;
         } else {

@@ -55,8 +55,7 @@ static void list_del(struct vits_domain *d, struct lpi_irq *irq)
     (*count)--;
 }
 
-int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group,
-            uint16_t vcpu)
+int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group, uint16_t vcpu)
 {
     uint32_t c = intid >> LPI_CHUNK_SHIFT;
     if (!d->chunks[c]) {
@@ -66,8 +65,7 @@ int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group
     }
     d->chunks[c]->used++;
     struct lpi_irq *irq = slot(d, intid);
-    *irq = (struct lpi_irq){.vcpu = vcpu, .group = group, .owner = owner,
-                            .flags = LPI_F_MAPPED};
+    *irq = (struct lpi_irq){.vcpu = vcpu, .group = group, .owner = owner, .flags = LPI_F_MAPPED};
     list_add(d, irq, intid);
     d->mapped++;
     lpi_refresh(d, irq, intid);
