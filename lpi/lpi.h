@@ -176,8 +176,6 @@ void lpi_retarget_group(struct vits_domain *d, uint16_t from, uint8_t owner, uin
 /* Re-target every LPI listed on vCPU from to vCPU to (MOVALL). */
 void lpi_retarget_all(struct vits_domain *d, uint16_t from, uint16_t to);
 
-/* Drop every LPI of owner (ITS destruction). */
-void lpi_unmap_owner(struct vits_domain *d, uint8_t owner);
 
 /* ---- pending state and the injector (lpi/pending.c); need d->lock ---- */
 

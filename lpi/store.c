@@ -128,23 +128,3 @@ void lpi_retarget_all(struct vits_domain *d, uint16_t from, uint16_t to)
         intid = next;
     }
 }
-
-static void unmap_owner_list(struct vits_domain *d, uint16_t vcpu, uint8_t owner)
-{
-    uint32_t *count;
-    uint32_t intid = *list_head(d, vcpu, &count);
-    while (intid) {
-        struct lpi_irq *irq = slot(d, intid);
-        uint32_t next = irq->next;
-        if (irq->owner == owner)
-            lpi_unmap(d, intid);
-        intid = next;
-    }
-}
-
-void lpi_unmap_owner(struct vits_domain *d, uint8_t owner)
-{
-    for (uint32_t v = 0; v < d->cfg.nr_vcpus; v++)
-        unmap_owner_list(d, (uint16_t)v, owner);
-    unmap_owner_list(d, LPI_NO_VCPU, owner);
-}
