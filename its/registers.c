@@ -241,7 +241,7 @@ int vits_its_mmio_write(struct vits_its *its, uint64_t offset, unsigned size, ui
     if (offset == VITS_GITS_TRANSLATER)
         lpi_log(its->d, VITS_LOG_GUEST,
                 "GITS_TRANSLATER written without a DeviceID; use vits_its_signal_msi()");
-    else if (r && r->write && width_ok(its, r, size))
+    else if (r && width_ok(its, r, size) && r->write)
         r->write(its, n, lpi_reg_write(r->read(its, n), off, size, val));
     pthread_mutex_unlock(&its->d->lock);
     return 0;

@@ -24,11 +24,21 @@ static bool take_token(struct vits_domain *d)
     struct lpi_ratelimit *rl = &d->rl;
     uint64_t now = now_ns();
     uint64_t cap = (uint64_t)d->cfg.log_burst * 1000;
-    if (rl->last_ns && now > rl->last_ns) {
-        uint64_t add = (now - rl->last_ns) / 1000 * d->cfg.log_rate / 1000;
-        rl->tokens_milli = rl->tokens_milli + add > cap ? cap : rl->tokens_milli + add;
+    if (!rl->last_ns || now < rl->last_ns)
+        rl->last_ns = now;
+    /* Credit whole milli-tokens and move last_ns on only by the time they
+     * stand for: resetting it on every call would drop the remainder, and
+     * a guest failing faster than one error per credit would never earn a
+     * token again. The elapsed time is capped (an hour) against overflow. */
+    uint64_t us = (now - rl->last_ns) / 1000;
+    uint64_t add = (us < 3600000000ull ? us : 3600000000ull) * d->cfg.log_rate / 1000;
+    if (add && rl->tokens_milli + add >= cap) {
+        rl->tokens_milli = cap;
+        rl->last_ns = now;
+    } else if (add) {
+        rl->tokens_milli += add;
+        rl->last_ns += add * 1000000 / d->cfg.log_rate;
     }
-    rl->last_ns = now;
     if (rl->tokens_milli >= 1000) {
         rl->tokens_milli -= 1000;
         return true;
