@@ -168,6 +168,16 @@ static int do_mapd(const struct cmd_ctx *c)
     return its_dev_add(its, devid, (uint8_t)bits, cmd_itt_addr(c->dw), &dev);
 }
 
+/* Re-target every LPI of collection icid to vcpu (or LPI_NO_VCPU). They
+ * are looked for on every list, not only the collection's old vCPU:
+ * MOVALL re-targets LPIs without changing their collection's mapping. */
+static void retarget_collection(struct vits_its *its, uint16_t icid, uint16_t vcpu)
+{
+    for (uint32_t v = 0; v < its->d->cfg.nr_vcpus; v++)
+        lpi_retarget_group(its->d, (uint16_t)v, its->slot, icid, vcpu);
+    lpi_retarget_group(its->d, LPI_NO_VCPU, its->slot, icid, vcpu);
+}
+
 static int do_mapc(const struct cmd_ctx *c)
 {
     struct vits_its *its = c->its;
@@ -175,12 +185,11 @@ static int do_mapc(const struct cmd_ctx *c)
     if (!coll_in_range(c, icid))
         return VITS_E_MAPC_COLLECTION_OOR;
     int old = coll_target(its, icid);
-    uint16_t from = old < 0 ? LPI_NO_VCPU : (uint16_t)old;
     if (!cmd_valid(c->dw)) {
         if (old >= 0) {
             its->coll[icid] = 0;
             its->nr_collections--;
-            lpi_retarget_group(its->d, from, its->slot, icid, LPI_NO_VCPU);
+            retarget_collection(its, icid, LPI_NO_VCPU);
         }
         return 0;
     }
@@ -199,7 +208,7 @@ static int do_mapc(const struct cmd_ctx *c)
         its->nr_collections++;
     }
     its->coll[icid] = (uint32_t)vcpu + 1;
-    lpi_retarget_group(its->d, from, its->slot, icid, (uint16_t)vcpu);
+    retarget_collection(its, icid, (uint16_t)vcpu);
     return 0;
 }
 
