@@ -20,9 +20,11 @@
  *    included, to the new vCPU (as KVM does); MAPC V=0 leaves them
  *    without a target (pending state kept, raised ones retracted).
  *  - MOVALL re-targets every LPI that targets RDbase1 to RDbase2, pending
- *    state included (KVM's behaviour).
- *  - INVALL re-reads the property of every LPI targeting the collection's
- *    redistributor (KVM's behaviour; a superset of the collection).
+ *    state included (KVM's behaviour). A later MAPC of their collection
+ *    re-targets them again.
+ *  - INVALL re-reads the property of every LPI of the collection (exactly
+ *    what the architecture asks; KVM re-reads all LPIs of the
+ *    collection's redistributor).
  *  - SYNC with an RDbase that names no redistributor is logged and
  *    otherwise ignored: commands take effect at once, so there is
  *    nothing to wait for.
@@ -77,7 +79,7 @@ static int coll_target(const struct vits_its *its, uint16_t icid)
 {
     if (icid >> its->cfg.collection_id_bits)
         return -1;
-    return (int)its->coll[icid] - 1;
+    return (int)its->coll[icid].target - 1;
 }
 
 /* Whether icid is within CIDbits and the collection table. */
@@ -168,16 +170,6 @@ static int do_mapd(const struct cmd_ctx *c)
     return its_dev_add(its, devid, (uint8_t)bits, cmd_itt_addr(c->dw), &dev);
 }
 
-/* Re-target every LPI of collection icid to vcpu (or LPI_NO_VCPU). They
- * are looked for on every list, not only the collection's old vCPU:
- * MOVALL re-targets LPIs without changing their collection's mapping. */
-static void retarget_collection(struct vits_its *its, uint16_t icid, uint16_t vcpu)
-{
-    for (uint32_t v = 0; v < its->d->cfg.nr_vcpus; v++)
-        lpi_retarget_group(its->d, (uint16_t)v, its->slot, icid, vcpu);
-    lpi_retarget_group(its->d, LPI_NO_VCPU, its->slot, icid, vcpu);
-}
-
 static int do_mapc(const struct cmd_ctx *c)
 {
     struct vits_its *its = c->its;
@@ -187,9 +179,9 @@ static int do_mapc(const struct cmd_ctx *c)
     int old = coll_target(its, icid);
     if (!cmd_valid(c->dw)) {
         if (old >= 0) {
-            its->coll[icid] = 0;
+            its->coll[icid].target = 0;
             its->nr_collections--;
-            retarget_collection(its, icid, LPI_NO_VCPU);
+            lpi_retarget_group(its->d, &its->coll[icid].lpis, LPI_NO_VCPU);
         }
         return 0;
     }
@@ -207,8 +199,8 @@ static int do_mapc(const struct cmd_ctx *c)
         }
         its->nr_collections++;
     }
-    its->coll[icid] = (uint32_t)vcpu + 1;
-    retarget_collection(its, icid, (uint16_t)vcpu);
+    its->coll[icid].target = (uint32_t)vcpu + 1;
+    lpi_retarget_group(its->d, &its->coll[icid].lpis, (uint16_t)vcpu);
     return 0;
 }
 
@@ -242,10 +234,8 @@ static int do_map_event(const struct cmd_ctx *c, uint32_t intid)
               devid, ev, intid);
         return err(cmd, EE_INTID_OOR);
     }
-    if (old) {
-        lpi_unmap(its->d, old);
-        its_event_clear(its, dev, ev);
-    }
+    if (old)
+        its_unmap_event(its, dev, ev);
     if (its->nr_events >= its->cfg.max_events) {
         GUEST(c, "%s: device 0x%x event %u: limit of %u events reached", c->who, devid, ev,
               its->cfg.max_events);
@@ -255,7 +245,8 @@ static int do_map_event(const struct cmd_ctx *c, uint32_t intid)
     if (rc)
         return rc;
     int target = coll_target(its, icid);
-    rc = lpi_map(its->d, intid, its->slot, icid, target < 0 ? LPI_NO_VCPU : (uint16_t)target);
+    rc = lpi_map(its->d, intid, its->slot, icid, &its->coll[icid].lpis,
+                 target < 0 ? LPI_NO_VCPU : (uint16_t)target);
     if (rc)
         its_event_clear(its, dev, ev);
     return rc;
@@ -305,8 +296,7 @@ static int do_discard(const struct cmd_ctx *c)
     int rc = lookup_itte(c, &dev, &intid);
     if (rc)
         return rc;
-    lpi_unmap(c->its->d, intid);
-    its_event_clear(c->its, dev, cmd_eventid(c->dw));
+    its_unmap_event(c->its, dev, cmd_eventid(c->dw));
     return 0;
 }
 
@@ -326,7 +316,7 @@ static int do_movi(const struct cmd_ctx *c)
         GUEST(c, "MOVI: collection %u is not mapped", icid);
         return VITS_E_MOVI_UNMAPPED_COLLECTION;
     }
-    irq->group = icid;
+    lpi_regroup(its->d, intid, &its->coll[irq->group].lpis, icid, &its->coll[icid].lpis);
     lpi_retarget(its->d, intid, (uint16_t)target);
     return 0;
 }
@@ -341,7 +331,7 @@ static int do_invall(const struct cmd_ctx *c)
         GUEST(c, "INVALL: collection %u is not mapped", icid);
         return VITS_E_INVALL_UNMAPPED_COLLECTION;
     }
-    lpi_refresh_vcpu(c->its->d, (uint16_t)target);
+    lpi_refresh_group(c->its->d, &c->its->coll[icid].lpis);
     return 0;
 }
 

@@ -136,6 +136,14 @@ void its_event_clear(struct vits_its *its, struct its_device *dev, uint32_t ev)
     }
 }
 
+void its_unmap_event(struct vits_its *its, struct its_device *dev, uint32_t ev)
+{
+    uint32_t intid = its_event_get(dev, ev);
+    struct lpi_irq *irq = lpi_find(its->d, intid);
+    lpi_unmap(its->d, intid, &its->coll[irq->group].lpis);
+    its_event_clear(its, dev, ev);
+}
+
 void its_dev_remove(struct vits_its *its, struct its_device *dev)
 {
     for (uint32_t i = 0; i < dev->nr_dir && dev->nr_mapped; i++) {
@@ -144,10 +152,9 @@ void its_dev_remove(struct vits_its *its, struct its_device *dev)
             uint32_t intid = c->intid[e];
             if (!intid)
                 continue;
-            lpi_unmap(its->d, intid);
             /* The last clear of a chunk frees it. */
             bool last = c->used == 1;
-            its_event_clear(its, dev, i << ITS_EV_SHIFT | e);
+            its_unmap_event(its, dev, i << ITS_EV_SHIFT | e);
             if (last)
                 break;
         }

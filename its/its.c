@@ -134,7 +134,7 @@ int vits_its_signal_msi(struct vits_its *its, uint32_t devid, uint32_t eventid)
     struct lpi_irq *irq = lpi_find(d, intid);
     /* The collection must still be mapped (MOVALL may have left the LPI
      * targeting a vCPU while MAPC V=0 since unmapped its collection). */
-    if (!its->coll[irq->group])
+    if (!its->coll[irq->group].target)
         goto out;
     rc = lpi_set_pending(d, irq, intid);
 out:

@@ -20,6 +20,11 @@ struct its_ev_chunk {
     uint32_t intid[ITS_EV_CHUNK];
 };
 
+struct its_coll {
+    uint32_t target; /* target vCPU + 1; 0: unmapped */
+    uint32_t lpis;   /* head of the list of its LPIs (lpi_irq.glink) */
+};
+
 struct its_device {
     uint32_t devid;
     uint8_t event_bits; /* MAPD Size + 1: the ITT holds 2^event_bits events */
@@ -59,7 +64,7 @@ struct vits_its {
     struct its_devtab devs;
     uint32_t nr_events;
     uint32_t nr_collections;
-    uint32_t *coll; /* 2^collection_id_bits entries: target vCPU + 1, 0 unmapped */
+    struct its_coll *coll; /* 2^collection_id_bits entries */
 
     /* command queue */
     uint8_t *batch; /* cfg.max_batch commands */
@@ -82,6 +87,9 @@ static inline uint32_t its_event_get(const struct its_device *dev, uint32_t ev)
     const struct its_ev_chunk *c = dev->dir[ev >> ITS_EV_SHIFT];
     return c ? c->intid[ev & (ITS_EV_CHUNK - 1)] : 0;
 }
+
+/* Unmap an event's LPI (it must be mapped) and forget the ITTE. */
+void its_unmap_event(struct vits_its *its, struct its_device *dev, uint32_t ev);
 
 /* Record ev -> intid in dev's ITT (ev unmapped, in range): 0 or -ENOMEM. */
 int its_event_set(struct vits_its *its, struct its_device *dev, uint32_t ev, uint32_t intid);

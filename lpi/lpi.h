@@ -43,20 +43,28 @@ enum {
     LPI_F_RAISED = 1u << 3,  /* handed to the injector on vcpu, not acked */
 };
 
-/*
- * The state of one mapped LPI: 16 bytes. Records are linked into the list
- * of the vCPU they target (or the domain's "no target" list) by INTID;
- * 0 ends a list, since no LPI has INTID 0.
- */
-struct lpi_irq {
+/* Links of a doubly linked list of LPI records, by INTID; 0 ends a list,
+ * since no LPI has INTID 0. */
+struct lpi_link {
     uint32_t prev;
     uint32_t next;
-    uint16_t vcpu;    /* target redistributor, or LPI_NO_VCPU */
-    uint16_t group;   /* owner's grouping tag: the ITS's collection ID */
-    uint8_t owner;    /* owner's number: the ITS slot in the domain */
-    uint8_t priority; /* cached property: priority (byte & 0xfc) */
-    uint8_t flags;    /* LPI_F_* */
-    uint8_t pad;      /* kept zero */
+};
+
+/*
+ * The state of one mapped LPI: 24 bytes. Each record is on two lists: that
+ * of the vCPU it targets (or the domain's "no target" list), for MOVALL
+ * and EnableLPIs changes; and its group's (its ITS collection's, whose
+ * head the owner keeps), for MAPC and INVALL.
+ */
+struct lpi_irq {
+    struct lpi_link vlink; /* the target vCPU's list */
+    struct lpi_link glink; /* the group's list */
+    uint16_t vcpu;         /* target redistributor, or LPI_NO_VCPU */
+    uint16_t group;        /* owner's grouping tag: the ITS's collection ID */
+    uint8_t owner;         /* owner's number: the ITS slot in the domain */
+    uint8_t priority;      /* cached property: priority (byte & 0xfc) */
+    uint8_t flags;         /* LPI_F_* */
+    uint8_t pad;           /* kept zero */
 };
 
 struct lpi_chunk {
@@ -94,7 +102,6 @@ struct vits_domain {
 
     struct lpi_redist *rd; /* nr_vcpus entries */
     uint32_t untargeted_head;
-    uint32_t untargeted_count;
 
     struct vits_its *owners[LPI_MAX_OWNERS]; /* NULL: free slot */
     uint32_t nr_owners;                      /* live ITSes */
@@ -156,26 +163,31 @@ static inline bool lpi_intid_valid(const struct vits_domain *d, uint64_t intid)
 }
 
 /*
- * Map intid for owner/group, targeting vcpu (or LPI_NO_VCPU), not pending,
+ * Map intid for owner, in group (its number, and the head of its list,
+ * which the owner keeps), targeting vcpu (or LPI_NO_VCPU), not pending,
  * and read its property byte. The INTID must be valid and unmapped.
  * Returns 0 or -ENOMEM.
  */
-int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group, uint16_t vcpu);
+int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group,
+            uint32_t *group_head, uint16_t vcpu);
 
-/* Unmap intid: its pending state is dropped (retracted if raised). */
-void lpi_unmap(struct vits_domain *d, uint32_t intid);
+/* Unmap intid, on the list at group_head: its pending state is dropped
+ * (retracted if raised). */
+void lpi_unmap(struct vits_domain *d, uint32_t intid, uint32_t *group_head);
+
+/* Move intid from the group list at from_head to group (list at to_head). */
+void lpi_regroup(struct vits_domain *d, uint32_t intid, uint32_t *from_head, uint16_t group,
+                 uint32_t *to_head);
 
 /* Move intid to vcpu (or LPI_NO_VCPU); pending state moves with it. */
 void lpi_retarget(struct vits_domain *d, uint32_t intid, uint16_t vcpu);
 
-/* Re-target every LPI of (owner, group) now listed on from (a vCPU or
- * LPI_NO_VCPU) to to. Cost: the LPIs listed on from. */
-void lpi_retarget_group(struct vits_domain *d, uint16_t from, uint8_t owner, uint16_t group,
-                        uint16_t to);
+/* Re-target every LPI of the group list at group_head to vcpu. Cost: the
+ * group's LPIs. */
+void lpi_retarget_group(struct vits_domain *d, uint32_t *group_head, uint16_t vcpu);
 
 /* Re-target every LPI listed on vCPU from to vCPU to (MOVALL). */
 void lpi_retarget_all(struct vits_domain *d, uint16_t from, uint16_t to);
-
 
 /* ---- pending state and the injector (lpi/pending.c); need d->lock ---- */
 
@@ -193,8 +205,9 @@ void lpi_retract(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
 
 /* Re-read the property byte of intid (INV, MAPTI). */
 void lpi_refresh(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
-/* Re-read the property of every LPI targeting vcpu (INVALL). */
-void lpi_refresh_vcpu(struct vits_domain *d, uint16_t vcpu);
+/* Re-read the property of every LPI of the group list at group_head
+ * (INVALL). */
+void lpi_refresh_group(struct vits_domain *d, uint32_t *group_head);
 
 /* ---- redistributors (lpi/redist.c); need d->lock ---- */
 

@@ -66,12 +66,11 @@ void lpi_refresh(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid)
     lpi_update(d, irq, intid);
 }
 
-void lpi_refresh_vcpu(struct vits_domain *d, uint16_t vcpu)
+void lpi_refresh_group(struct vits_domain *d, uint32_t *group_head)
 {
-    uint32_t intid = d->rd[vcpu].head;
-    while (intid) {
+    for (uint32_t intid = *group_head; intid;) {
         struct lpi_irq *irq = lpi_find(d, intid);
-        uint32_t next = irq->next;
+        uint32_t next = irq->glink.next;
         lpi_refresh(d, irq, intid);
         intid = next;
     }

@@ -143,7 +143,7 @@ static void update_vcpu(struct vits_domain *d, uint16_t vcpu)
     uint32_t intid = d->rd[vcpu].head;
     while (intid) {
         struct lpi_irq *irq = lpi_find(d, intid);
-        uint32_t next = irq->next;
+        uint32_t next = irq->vlink.next;
         lpi_update(d, irq, intid);
         intid = next;
     }

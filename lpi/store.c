@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * LPI records: one 16-byte record per mapped INTID, kept in chunks of 64
+ * LPI records: one 24-byte record per mapped INTID, kept in chunks of 64
  * consecutive INTIDs that exist only while one of them is mapped, so host
  * memory follows what the guest mapped, not the size of the LPI space.
- * Each record sits on exactly one list: that of the vCPU it targets, or
- * the domain's "no target" list (its collection is unmapped). Those lists
- * make INVALL, MOVALL and MAPC cost what the redistributor holds.
+ *
+ * Each record is on two lists: its target vCPU's (or the domain's "no
+ * target" list), and its group's (an ITS collection, whose head the ITS
+ * keeps). The vCPU lists make MOVALL and EnableLPIs changes cost what the
+ * redistributor holds; the group lists make MAPC and INVALL cost what the
+ * collection holds, whatever MOVALL did in between.
  *
  * Everything here needs d->lock.
  */
@@ -18,44 +21,55 @@ static struct lpi_irq *slot(struct vits_domain *d, uint32_t intid)
     return &d->chunks[intid >> LPI_CHUNK_SHIFT]->irq[intid & (LPI_CHUNK - 1)];
 }
 
-static uint32_t *list_head(struct vits_domain *d, uint16_t vcpu, uint32_t **count)
+/* The links of irq in its vCPU list (vcpu_list) or its group list. */
+static struct lpi_link *link_of(struct lpi_irq *irq, bool vcpu_list)
 {
-    if (vcpu == LPI_NO_VCPU) {
-        *count = &d->untargeted_count;
-        return &d->untargeted_head;
-    }
-    *count = &d->rd[vcpu].count;
-    return &d->rd[vcpu].head;
+    return vcpu_list ? &irq->vlink : &irq->glink;
 }
 
-static void list_add(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid)
+static void list_add(struct vits_domain *d, uint32_t *head, uint32_t intid, bool vcpu_list)
 {
-    uint32_t *count;
-    uint32_t *head = list_head(d, irq->vcpu, &count);
-    irq->prev = 0;
-    irq->next = *head;
+    struct lpi_link *l = link_of(slot(d, intid), vcpu_list);
+    l->prev = 0;
+    l->next = *head;
     if (*head)
-        slot(d, *head)->prev = intid;
+        link_of(slot(d, *head), vcpu_list)->prev = intid;
     *head = intid;
-    (*count)++;
 }
 
-static void list_del(struct vits_domain *d, struct lpi_irq *irq)
+static void list_del(struct vits_domain *d, uint32_t *head, uint32_t intid, bool vcpu_list)
 {
-    uint32_t *count;
-    uint32_t *head = list_head(d, irq->vcpu, &count);
-    uint32_t intid_next = irq->next;
-    if (irq->prev)
-        slot(d, irq->prev)->next = intid_next;
+    struct lpi_link *l = link_of(slot(d, intid), vcpu_list);
+    if (l->prev)
+        link_of(slot(d, l->prev), vcpu_list)->next = l->next;
     else
-        *head = intid_next;
-    if (intid_next)
-        slot(d, intid_next)->prev = irq->prev;
-    irq->prev = irq->next = 0;
-    (*count)--;
+        *head = l->next;
+    if (l->next)
+        link_of(slot(d, l->next), vcpu_list)->prev = l->prev;
+    l->prev = l->next = 0;
 }
 
-int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group, uint16_t vcpu)
+static uint32_t *vcpu_head(struct vits_domain *d, uint16_t vcpu)
+{
+    return vcpu == LPI_NO_VCPU ? &d->untargeted_head : &d->rd[vcpu].head;
+}
+
+static void vcpu_add(struct vits_domain *d, uint32_t intid, uint16_t vcpu)
+{
+    list_add(d, vcpu_head(d, vcpu), intid, true);
+    if (vcpu != LPI_NO_VCPU)
+        d->rd[vcpu].count++;
+}
+
+static void vcpu_del(struct vits_domain *d, uint32_t intid, uint16_t vcpu)
+{
+    list_del(d, vcpu_head(d, vcpu), intid, true);
+    if (vcpu != LPI_NO_VCPU)
+        d->rd[vcpu].count--;
+}
+
+int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group,
+            uint32_t *group_head, uint16_t vcpu)
 {
     uint32_t c = intid >> LPI_CHUNK_SHIFT;
     if (!d->chunks[c]) {
@@ -66,19 +80,21 @@ int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group
     d->chunks[c]->used++;
     struct lpi_irq *irq = slot(d, intid);
     *irq = (struct lpi_irq){.vcpu = vcpu, .group = group, .owner = owner, .flags = LPI_F_MAPPED};
-    list_add(d, irq, intid);
+    vcpu_add(d, intid, vcpu);
+    list_add(d, group_head, intid, false);
     d->mapped++;
     lpi_refresh(d, irq, intid);
     return 0;
 }
 
-void lpi_unmap(struct vits_domain *d, uint32_t intid)
+void lpi_unmap(struct vits_domain *d, uint32_t intid, uint32_t *group_head)
 {
     struct lpi_irq *irq = lpi_find(d, intid);
     if (!irq)
         return;
     lpi_retract(d, irq, intid);
-    list_del(d, irq);
+    vcpu_del(d, intid, irq->vcpu);
+    list_del(d, group_head, intid, false);
     *irq = (struct lpi_irq){0};
     d->mapped--;
     uint32_t c = intid >> LPI_CHUNK_SHIFT;
@@ -88,42 +104,42 @@ void lpi_unmap(struct vits_domain *d, uint32_t intid)
     }
 }
 
+void lpi_regroup(struct vits_domain *d, uint32_t intid, uint32_t *from_head, uint16_t group,
+                 uint32_t *to_head)
+{
+    struct lpi_irq *irq = lpi_find(d, intid);
+    if (!irq)
+        return;
+    list_del(d, from_head, intid, false);
+    irq->group = group;
+    list_add(d, to_head, intid, false);
+}
+
 void lpi_retarget(struct vits_domain *d, uint32_t intid, uint16_t vcpu)
 {
     struct lpi_irq *irq = lpi_find(d, intid);
     if (!irq || irq->vcpu == vcpu)
         return;
     lpi_retract(d, irq, intid);
-    list_del(d, irq);
+    vcpu_del(d, intid, irq->vcpu);
     irq->vcpu = vcpu;
-    list_add(d, irq, intid);
+    vcpu_add(d, intid, vcpu);
     lpi_update(d, irq, intid);
 }
 
-void lpi_retarget_group(struct vits_domain *d, uint16_t from, uint8_t owner, uint16_t group,
-                        uint16_t to)
+void lpi_retarget_group(struct vits_domain *d, uint32_t *group_head, uint16_t vcpu)
 {
-    if (from == to)
-        return;
-    uint32_t *count;
-    uint32_t intid = *list_head(d, from, &count);
-    while (intid) {
-        struct lpi_irq *irq = slot(d, intid);
-        uint32_t next = irq->next;
-        if (irq->owner == owner && irq->group == group)
-            lpi_retarget(d, intid, to);
-        intid = next;
-    }
+    for (uint32_t intid = *group_head; intid; intid = slot(d, intid)->glink.next)
+        lpi_retarget(d, intid, vcpu);
 }
 
 void lpi_retarget_all(struct vits_domain *d, uint16_t from, uint16_t to)
 {
     if (from == to)
         return;
-    uint32_t *count;
-    uint32_t intid = *list_head(d, from, &count);
+    uint32_t intid = *vcpu_head(d, from);
     while (intid) {
-        uint32_t next = slot(d, intid)->next;
+        uint32_t next = slot(d, intid)->vlink.next;
         lpi_retarget(d, intid, to);
         intid = next;
     }

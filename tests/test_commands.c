@@ -1074,7 +1074,7 @@ static void inv_errors(void **state)
 /* INVALL                                                              */
 /* ================================================================== */
 
-static void invall_refreshes_every_lpi_on_the_collections_vcpu(void **state)
+static void invall_refreshes_every_lpi_of_the_collection_only(void **state)
 {
     (void)state;
     struct fakevm *fv = std_vm();
@@ -1098,19 +1098,24 @@ static void invall_refreshes_every_lpi_on_the_collections_vcpu(void **state)
         fv_set_prop(fv, ids[i], 0x81);
     fv_set_prop(fv, 8195, 0x11);
     assert_int_equal(invall(fv, 0), 0);
-    /* vCPU 0: 8192, 8193, 9001 raised with priority 0x80; 8195
-     * re-raised with 0x10; 8194 (not pending) and 9000 (vCPU 1) not */
+    /* collection 0: 8192 and 8193 raised with priority 0x80; 8195
+     * re-raised with 0x10; 8194 (not pending) not; 9001 shares vCPU 0
+     * but is in collection 2, and 9000 is in collection 1: untouched */
     assert_int_equal(fv_count(fv, FV_RAISE, 0, 8192), 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 0, 8193), 1);
-    assert_int_equal(fv_count(fv, FV_RAISE, 0, 9001), 1);
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8195), 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 0, 8195), 1);
-    assert_int_equal(fv_count_kind(fv, FV_RAISE), 4);
-    assert_int_equal(fv->nr_events, 5);
+    assert_int_equal(fv_count(fv, FV_RAISE, 0, 9001), 0);
+    assert_int_equal(fv_count_kind(fv, FV_RAISE), 3);
+    assert_int_equal(fv->nr_events, 4);
     for (unsigned i = 0; i < fv->nr_events; i++)
         if (fv->events[i].kind == FV_RAISE)
             assert_int_equal(fv->events[i].priority, fv->events[i].intid == 8195 ? 0x10 : 0x80);
-    /* INVALL on collection 1 picks up 9000 */
+    /* INVALL on collection 2 picks up 9001, on collection 1 9000 */
+    fv_clear_events(fv);
+    assert_int_equal(invall(fv, 2), 0);
+    assert_int_equal(fv->nr_events, 1);
+    assert_int_equal(fv_count(fv, FV_RAISE, 0, 9001), 1);
     fv_clear_events(fv);
     assert_int_equal(invall(fv, 1), 0);
     assert_int_equal(fv->nr_events, 1);
@@ -1707,7 +1712,7 @@ int main(void)
         cmocka_unit_test(inv_of_a_disabled_lpi_retracts_and_keeps_it_pending),
         cmocka_unit_test(inv_errors),
         /* INVALL */
-        cmocka_unit_test(invall_refreshes_every_lpi_on_the_collections_vcpu),
+        cmocka_unit_test(invall_refreshes_every_lpi_of_the_collection_only),
         cmocka_unit_test(invall_disabling_retracts),
         cmocka_unit_test(invall_errors),
         /* DISCARD */
