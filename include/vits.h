@@ -254,7 +254,7 @@ const char *vits_strerror(int err);
  * ops->version, a missing required callback, or a value out of the
  * documented range fails. ops must outlive the domain; cfg is copied.
  *
- * Returns 0 and sets *out, or:
+ * Returns 0 and sets *out, or (with *out set to NULL when out is not NULL):
  *   -EINVAL  a NULL argument, a bad ops table or configuration;
  *   -ENOMEM  allocation failed.
  */
@@ -335,7 +335,7 @@ int vits_lpi_state(struct vits_domain *d, uint32_t intid, uint32_t *vcpu);
  * quiescent, no tables). Several ITSes may share one domain; their frames
  * must not overlap. cfg is copied.
  *
- * Returns 0 and sets *out, or:
+ * Returns 0 and sets *out, or (with *out set to NULL when out is not NULL):
  *   -EINVAL  NULL argument, or a configuration value out of range;
  *   -EEXIST  another ITS of d has an overlapping frame;
  *   -ENOSPC  d already has 255 ITSes;

@@ -44,9 +44,10 @@ static int check_config(const struct vits_its_config *c)
 
 int vits_its_create(struct vits_domain *d, const struct vits_its_config *cfg, struct vits_its **out)
 {
+    if (out)
+        *out = NULL;
     if (!d || !cfg || !out)
         return -EINVAL;
-    *out = NULL;
     int rc = check_config(cfg);
     if (rc)
         return rc;

@@ -91,9 +91,10 @@ static int check_config(const struct vits_domain_config *cfg)
 int vits_domain_create(const struct vits_domain_config *cfg, const struct vits_ops *ops,
                        void *opaque, struct vits_domain **out)
 {
+    if (out)
+        *out = NULL;
     if (!cfg || !ops || !out)
         return -EINVAL;
-    *out = NULL;
     if (ops->version < 1 || ops->version > VITS_OPS_VERSION)
         return -EINVAL;
     if (!ops->read_mem || !ops->write_mem || !ops->raise)

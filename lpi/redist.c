@@ -213,11 +213,15 @@ int vits_gicr_mmio_read(struct vits_domain *d, uint32_t vcpu, uint64_t offset, u
     if (reg < 0)
         return (int)reg;
     unsigned off = (unsigned)(offset - (uint64_t)reg);
+    *val = 0;
     pthread_mutex_lock(&d->lock);
     struct lpi_redist *rd = &d->rd[vcpu];
     switch (reg) {
     case GICR_CTLR:
-        *val = size == 4 ? (rd->enabled ? CTLR_ENABLE_LPIS : 0) : 0;
+        if (size == 4)
+            *val = rd->enabled ? CTLR_ENABLE_LPIS : 0;
+        else
+            lpi_log(d, VITS_LOG_GUEST, "vCPU %u: 64-bit read of GICR_CTLR reads as zero", vcpu);
         break;
     case GICR_TYPER:
         *val = lpi_reg_read(typer(d, vcpu), off, size);

@@ -66,10 +66,11 @@ static void domain_create_rejects_null_arguments(void **state)
     struct fakevm *fv = fv_new(1);
     struct vits_domain_config cfg;
     default_dcfg(&cfg);
-    /* (vits.h does not say what becomes of *out when an argument is NULL) */
-    struct vits_domain *d = NULL;
+    /* *out is set to NULL on every failure */
+    struct vits_domain *d = (struct vits_domain *)&cfg;
     assert_int_equal(vits_domain_create(NULL, &fv->ops, fv, &d), -EINVAL);
     assert_null(d);
+    d = (struct vits_domain *)&cfg;
     assert_int_equal(vits_domain_create(&cfg, NULL, fv, &d), -EINVAL);
     assert_null(d);
     assert_int_equal(vits_domain_create(&cfg, &fv->ops, fv, NULL), -EINVAL);
@@ -297,10 +298,11 @@ static void its_create_rejects_null_arguments(void **state)
     struct fakevm *fv = fv_new(1);
     struct vits_its_config cfg;
     vits_its_config_init(&cfg);
-    /* (vits.h does not say what becomes of *out when an argument is NULL) */
-    struct vits_its *its = NULL;
+    /* *out is set to NULL on every failure */
+    struct vits_its *its = (struct vits_its *)&cfg;
     assert_int_equal(vits_its_create(NULL, &cfg, &its), -EINVAL);
     assert_null(its);
+    its = (struct vits_its *)&cfg;
     assert_int_equal(vits_its_create(fv->d, NULL, &its), -EINVAL);
     assert_null(its);
     assert_int_equal(vits_its_create(fv->d, &cfg, NULL), -EINVAL);
@@ -632,7 +634,12 @@ static void strerror_names_every_command_error(void **state)
         assert_string_not_equal(s, unknown_kind);
         /* command errors are not confused with errnos */
         assert_string_not_equal(s, vits_strerror(-EINVAL));
+        /* each names its command and kind: no two are alike */
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(s, vits_strerror(codes[j]));
     }
+    assert_non_null(strstr(vits_strerror(VITS_E_MAPTI_UNMAPPED_DEVICE), "MAPTI"));
+    assert_non_null(strstr(vits_strerror(VITS_E_CLEAR_UNMAPPED_INTERRUPT), "CLEAR"));
 }
 
 static void unknown_command_error_number_follows_the_01ccee_pattern(void **state)
