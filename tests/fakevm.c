@@ -187,9 +187,13 @@ struct fakevm *fv_new_cfg(const struct vits_domain_config *dcfg)
     fv->fail_read_after = -1;
     fv->fail_alloc_after = -1;
     fv->nr_vcpus = dcfg->nr_vcpus;
-    fv->ops = (struct vits_ops){.version = VITS_OPS_VERSION, .read_mem = op_read,
-                                .write_mem = op_write, .raise = op_raise,
-                                .retract = op_retract, .log = op_log, .alloc = op_alloc};
+    fv->ops = (struct vits_ops){.version = VITS_OPS_VERSION,
+                                .read_mem = op_read,
+                                .write_mem = op_write,
+                                .raise = op_raise,
+                                .retract = op_retract,
+                                .log = op_log,
+                                .alloc = op_alloc};
     assert_int_equal(vits_domain_create(dcfg, &fv->ops, fv, &fv->d), 0);
     return fv;
 }
@@ -367,15 +371,9 @@ void fv_queue(struct fakevm *fv, const uint64_t dw[4])
     fv->cwriter = (fv->cwriter + 32) % queue_size(fv);
 }
 
-void fv_kick(struct fakevm *fv)
-{
-    fv_its_write(fv, 0x88, 8, fv->cwriter);
-}
+void fv_kick(struct fakevm *fv) { fv_its_write(fv, 0x88, 8, fv->cwriter); }
 
-void fv_kick_retry(struct fakevm *fv)
-{
-    fv_its_write(fv, 0x88, 8, fv->cwriter | 1);
-}
+void fv_kick_retry(struct fakevm *fv) { fv_its_write(fv, 0x88, 8, fv->cwriter | 1); }
 
 void fv_submit(struct fakevm *fv, const uint64_t dw[4])
 {
@@ -419,13 +417,9 @@ uint64_t fv_error_count(struct fakevm *fv)
     return n;
 }
 
-void fv_clear_events(struct fakevm *fv)
-{
-    fv->nr_events = 0;
-}
+void fv_clear_events(struct fakevm *fv) { fv->nr_events = 0; }
 
-unsigned fv_count(const struct fakevm *fv, enum fv_event_kind kind, uint32_t vcpu,
-                  uint32_t intid)
+unsigned fv_count(const struct fakevm *fv, enum fv_event_kind kind, uint32_t vcpu, uint32_t intid)
 {
     unsigned n = 0;
     for (unsigned i = 0; i < fv->nr_events; i++)

@@ -21,12 +21,12 @@
 /* Guest layout used by fv_boot(). */
 #define FV_ITS_BASE 0x08080000ull
 #define FV_PROP_TABLE 0x40100000ull
-#define FV_PEND_TABLE(cpu) (0x40200000ull + (uint64_t)(cpu) * 0x10000)
+#define FV_PEND_TABLE(cpu) (0x40200000ull + (uint64_t)(cpu)*0x10000)
 #define FV_DEV_TABLE 0x40400000ull
 #define FV_COLL_TABLE 0x40500000ull
 #define FV_QUEUE 0x40600000ull
 #define FV_QUEUE_PAGES 16u /* 64 KiB: 2048 commands */
-#define FV_ITT(dev) (0x41000000ull + (uint64_t)(dev) * 0x1000)
+#define FV_ITT(dev) (0x41000000ull + (uint64_t)(dev)*0x1000)
 
 enum fv_event_kind { FV_RAISE, FV_RETRACT };
 
@@ -139,8 +139,7 @@ uint64_t fv_error_count(struct fakevm *fv);
 /* injector record */
 void fv_clear_events(struct fakevm *fv);
 /* Number of raises (FV_RAISE) or retracts of intid on vcpu recorded. */
-unsigned fv_count(const struct fakevm *fv, enum fv_event_kind kind, uint32_t vcpu,
-                  uint32_t intid);
+unsigned fv_count(const struct fakevm *fv, enum fv_event_kind kind, uint32_t vcpu, uint32_t intid);
 unsigned fv_count_kind(const struct fakevm *fv, enum fv_event_kind kind);
 /* Whether intid is pending (vits_lpi_state) and on which vCPU. */
 bool fv_pending(struct fakevm *fv, uint32_t intid, uint32_t *vcpu);
