@@ -397,9 +397,7 @@ uint64_t fv_map_device(struct fakevm *fv, uint32_t devid, uint32_t bits, uint32_
 
 void fv_map_collection(struct fakevm *fv, uint16_t icid, uint32_t vcpu)
 {
-    uint64_t dw[4];
-    fv_cmd_mapc(dw, icid, vcpu, true);
-    fv_submit(fv, dw);
+    fv_mapc(fv, icid, vcpu, true);
 }
 
 uint32_t fv_last_error(struct fakevm *fv)
@@ -442,4 +440,25 @@ bool fv_pending(struct fakevm *fv, uint32_t intid, uint32_t *vcpu)
     int rc = vits_lpi_state(fv->d, intid, vcpu);
     assert_true(rc >= 0);
     return rc == 1;
+}
+
+bool fv_mapped(struct fakevm *fv, uint32_t intid)
+{
+    int rc = vits_lpi_state(fv->d, intid, NULL);
+    assert_true(rc == 0 || rc == 1 || rc == -ENOENT);
+    return rc != -ENOENT;
+}
+
+void fv_mapti(struct fakevm *fv, uint32_t devid, uint32_t ev, uint32_t intid, uint16_t icid)
+{
+    uint64_t dw[4];
+    fv_cmd_mapti(dw, devid, ev, intid, icid);
+    fv_submit(fv, dw);
+}
+
+void fv_mapc(struct fakevm *fv, uint16_t icid, uint64_t rdbase, bool valid)
+{
+    uint64_t dw[4];
+    fv_cmd_mapc(dw, icid, rdbase, valid);
+    fv_submit(fv, dw);
 }

@@ -141,7 +141,13 @@ void fv_clear_events(struct fakevm *fv);
 /* Number of raises (FV_RAISE) or retracts of intid on vcpu recorded. */
 unsigned fv_count(const struct fakevm *fv, enum fv_event_kind kind, uint32_t vcpu, uint32_t intid);
 unsigned fv_count_kind(const struct fakevm *fv, enum fv_event_kind kind);
-/* Whether intid is pending (vits_lpi_state) and on which vCPU. */
+/* Whether intid is pending (vits_lpi_state) and on which vCPU; asserts
+ * that intid is mapped. */
 bool fv_pending(struct fakevm *fv, uint32_t intid, uint32_t *vcpu);
+/* Whether some ITS maps intid. */
+bool fv_mapped(struct fakevm *fv, uint32_t intid);
+/* Submit one MAPTI / MAPC (no error check). */
+void fv_mapti(struct fakevm *fv, uint32_t devid, uint32_t ev, uint32_t intid, uint16_t icid);
+void fv_mapc(struct fakevm *fv, uint16_t icid, uint64_t rdbase, bool valid);
 
 #endif

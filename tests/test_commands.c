@@ -122,21 +122,6 @@ static uint32_t sync_cmd(struct fakevm *fv, uint64_t rdbase)
     return run(fv, dw);
 }
 
-/* Pending state of intid (asserts it is mapped) and its vCPU. */
-static int pend(struct fakevm *fv, uint32_t intid, uint32_t *vcpu)
-{
-    int rc = vits_lpi_state(fv->d, intid, vcpu);
-    assert_true(rc == 0 || rc == 1);
-    return rc;
-}
-
-static bool mapped(struct fakevm *fv, uint32_t intid)
-{
-    int rc = vits_lpi_state(fv->d, intid, NULL);
-    assert_true(rc == 0 || rc == 1 || rc == -ENOENT);
-    return rc != -ENOENT;
-}
-
 static const struct fv_event *last_event(const struct fakevm *fv)
 {
     assert_true(fv->nr_events > 0);
@@ -235,7 +220,7 @@ static void mapd_remap_drops_old_events_and_their_pending_state(void **state)
     assert_int_equal(dev_ev(fv, CMD_INT, 1, 0), 0);
     assert_int_equal(dev_ev(fv, CMD_INT, 1, 1), 0);
     assert_int_equal(fv_count(fv, FV_RAISE, 0, 8192), 1);
-    assert_int_equal(pend(fv, 8193, NULL), 1);
+    assert_int_equal(fv_pending(fv, 8193, NULL), 1);
     fv_clear_events(fv);
 
     assert_int_equal(mapd(fv, 1, 4, true), 0);
@@ -243,7 +228,7 @@ static void mapd_remap_drops_old_events_and_their_pending_state(void **state)
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8192), 1);
     for (uint32_t i = 8192; i < 8196; i++)
-        assert_false(mapped(fv, i));
+        assert_false(fv_mapped(fv, i));
     assert_int_equal(vits_lpi_ack(fv->d, 0, 8192), -ENOENT);
     /* the device is mapped (fresh ITT), its events are not */
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 0), 0);
@@ -251,7 +236,7 @@ static void mapd_remap_drops_old_events_and_their_pending_state(void **state)
     /* the INTIDs are free again, and come back not pending */
     fv_set_prop(fv, 8193, PROP_DEFAULT);
     assert_int_equal(mapti(fv, 1, 5, 8193, 0), 0);
-    assert_int_equal(pend(fv, 8193, NULL), 0);
+    assert_int_equal(fv_pending(fv, 8193, NULL), 0);
     assert_int_equal(fv_count_kind(fv, FV_RAISE), 0);
     fv_free(fv);
 }
@@ -279,7 +264,7 @@ static void mapd_unmap_drops_events_and_retracts(void **state)
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8194), 1);
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8195), 1);
     for (uint32_t i = 8192; i < 8196; i++)
-        assert_false(mapped(fv, i));
+        assert_false(fv_mapped(fv, i));
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 2), 0);
     assert_int_equal(dev_ev(fv, CMD_INT, 1, 2), VITS_E_INT_UNMAPPED_DEVICE);
     assert_int_equal(mapti(fv, 1, 0, 8192, 0), VITS_E_MAPTI_UNMAPPED_DEVICE);
@@ -446,7 +431,7 @@ static void mapc_routes_the_collection_to_the_vcpu(void **state)
     assert_int_equal(mapc(fv, 7, 3, true), 0);
     assert_int_equal(fv_map_device(fv, 2, 1, 2, 8300, 7), 0);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8300, &v), 0);
+    assert_int_equal(fv_pending(fv, 8300, &v), 0);
     assert_int_equal(v, 3);
     assert_int_equal(vits_its_signal_msi(fv->its, 2, 1), 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 3, 8301), 1);
@@ -471,9 +456,9 @@ static void mapc_remap_moves_lpis_and_pending_state(void **state)
     assert_int_equal(fv->events[1].intid, 8192);
     assert_int_equal(fv->events[1].priority, 0xa0);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8192, &v), 1);
+    assert_int_equal(fv_pending(fv, 8192, &v), 1);
     assert_int_equal(v, 2);
-    assert_int_equal(pend(fv, 8193, &v), 0);
+    assert_int_equal(fv_pending(fv, 8193, &v), 0);
     assert_int_equal(v, 2);
     assert_int_equal(vits_lpi_ack(fv->d, 0, 8192), -ENOENT);
     assert_int_equal(vits_lpi_ack(fv->d, 2, 8192), 0);
@@ -505,20 +490,20 @@ static void mapc_unmap_leaves_lpis_without_target(void **state)
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8193), 1);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8193, &v), 1); /* pending state kept */
+    assert_int_equal(fv_pending(fv, 8193, &v), 1); /* pending state kept */
     assert_int_equal(v, UINT32_MAX);
-    assert_int_equal(pend(fv, 8192, &v), 0);
+    assert_int_equal(fv_pending(fv, 8192, &v), 0);
     assert_int_equal(v, UINT32_MAX);
     /* MSIs are blocked, INT fails */
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 0), 0);
-    assert_int_equal(pend(fv, 8192, NULL), 0);
+    assert_int_equal(fv_pending(fv, 8192, NULL), 0);
     assert_int_equal(dev_ev(fv, CMD_INT, 1, 0), VITS_E_INT_UNMAPPED_COLLECTION);
     /* mapping it again delivers the kept pending state */
     fv_clear_events(fv);
     assert_int_equal(mapc(fv, 0, 3, true), 0);
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 3, 8193), 1);
-    assert_int_equal(pend(fv, 8192, &v), 0);
+    assert_int_equal(fv_pending(fv, 8192, &v), 0);
     assert_int_equal(v, 3);
     fv_free(fv);
 }
@@ -575,7 +560,7 @@ static void mapc_processor_beyond_nr_vcpus_fails_with_010902(void **state)
     assert_int_equal(mapc(fv, 0, 4, true), VITS_E_MAPC_PROCNUM_OOR);
     assert_int_equal(fv_map_device(fv, 1, 1, 1, 8192, 0), 0);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8192, &v), 0);
+    assert_int_equal(fv_pending(fv, 8192, &v), 0);
     assert_int_equal(v, 3);
     /* collection 1 stays unmapped */
     assert_int_equal(invall(fv, 1), VITS_E_INVALL_UNMAPPED_COLLECTION);
@@ -590,7 +575,7 @@ static void mapc_with_pta_names_redistributors_by_address(void **state)
     assert_int_equal(mapc(fv, 0, rd_addr(2), true), 0);
     assert_int_equal(fv_map_device(fv, 1, 1, 1, 8192, 0), 0);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8192, &v), 0);
+    assert_int_equal(fv_pending(fv, 8192, &v), 0);
     assert_int_equal(v, 2);
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 0), 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 2, 8192), 1);
@@ -616,9 +601,9 @@ static void mapc_with_pta_follows_the_domain_stride(void **state)
     assert_int_equal(fv_map_device(fv, 1, 1, 2, 8192, 0), 0);
     assert_int_equal(mapti(fv, 1, 1, 8193, 1), 0);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8192, &v), 0);
+    assert_int_equal(fv_pending(fv, 8192, &v), 0);
     assert_int_equal(v, 1);
-    assert_int_equal(pend(fv, 8193, &v), 0);
+    assert_int_equal(fv_pending(fv, 8193, &v), 0);
     assert_int_equal(v, 3);
     fv_free(fv);
 }
@@ -654,7 +639,7 @@ static void mapti_maps_an_event_that_msis_then_raise(void **state)
     assert_int_equal(mapd(fv, 4, 3, true), 0);
     assert_int_equal(mapti(fv, 4, 15, 12345, 3), 0);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 12345, &v), 0);
+    assert_int_equal(fv_pending(fv, 12345, &v), 0);
     assert_int_equal(v, 1);
     assert_int_equal(fv->nr_events, 0);
     assert_int_equal(vits_its_signal_msi(fv->its, 4, 15), 1);
@@ -675,10 +660,10 @@ static void mapti_to_an_unmapped_collection_blocks_msis_until_mapc(void **state)
     assert_int_equal(mapd(fv, 4, 3, true), 0);
     assert_int_equal(mapti(fv, 4, 0, 8200, 9), 0);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8200, &v), 0);
+    assert_int_equal(fv_pending(fv, 8200, &v), 0);
     assert_int_equal(v, UINT32_MAX);
     assert_int_equal(vits_its_signal_msi(fv->its, 4, 0), 0);
-    assert_int_equal(pend(fv, 8200, NULL), 0);
+    assert_int_equal(fv_pending(fv, 8200, NULL), 0);
     assert_int_equal(dev_ev(fv, CMD_INT, 4, 0), VITS_E_INT_UNMAPPED_COLLECTION);
     assert_int_equal(fv->nr_events, 0);
     assert_int_equal(mapc(fv, 9, 2, true), 0);
@@ -693,7 +678,7 @@ static void mapti_unmapped_device_fails_with_010a04(void **state)
     (void)state;
     struct fakevm *fv = boot_cfg(1, NULL);
     assert_int_equal(mapti(fv, 3, 0, 8192, 0), VITS_E_MAPTI_UNMAPPED_DEVICE);
-    assert_false(mapped(fv, 8192));
+    assert_false(fv_mapped(fv, 8192));
     fv_free(fv);
 }
 
@@ -703,7 +688,7 @@ static void mapti_event_beyond_itt_fails_with_010a05(void **state)
     struct fakevm *fv = std_vm(); /* device 1: 16 events */
     assert_int_equal(mapti(fv, 1, 16, 9000, 0), VITS_E_MAPTI_ID_OOR);
     assert_int_equal(mapti(fv, 1, 0xffffffffu, 9000, 0), VITS_E_MAPTI_ID_OOR);
-    assert_false(mapped(fv, 9000));
+    assert_false(fv_mapped(fv, 9000));
     assert_int_equal(mapti(fv, 1, 15, 9000, 0), 0);
     fv_free(fv);
 }
@@ -745,10 +730,10 @@ static void mapti_icid_out_of_range_fails_with_010a03(void **state)
     (void)state;
     struct fakevm *fv = std_vm(); /* collection table: 8192 entries */
     assert_int_equal(mapti(fv, 1, 5, 9000, 8192), VITS_E_MAPTI_COLLECTION_OOR);
-    assert_false(mapped(fv, 9000));
+    assert_false(fv_mapped(fv, 9000));
     /* the failure leaves an existing mapping of the event alone */
     assert_int_equal(mapti(fv, 1, 0, 9000, 8192), VITS_E_MAPTI_COLLECTION_OOR);
-    assert_true(mapped(fv, 8192));
+    assert_true(fv_mapped(fv, 8192));
     assert_int_equal(mapti(fv, 1, 5, 9000, 8191), 0);
     fv_free(fv);
 
@@ -772,9 +757,9 @@ static void mapti_of_a_mapped_event_replaces_the_old_itte(void **state)
     assert_int_equal(mapti(fv, 1, 2, 9000, 1), 0);
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8194), 1);
-    assert_false(mapped(fv, 8194));
+    assert_false(fv_mapped(fv, 8194));
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 9000, &v), 0); /* pending state dropped */
+    assert_int_equal(fv_pending(fv, 9000, &v), 0); /* pending state dropped */
     assert_int_equal(v, 1);
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 2), 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 1, 9000), 1);
@@ -794,7 +779,7 @@ static void mapti_of_a_mapped_event_to_the_same_intid_drops_pending(void **state
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8192), 1);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8192, &v), 0);
+    assert_int_equal(fv_pending(fv, 8192, &v), 0);
     assert_int_equal(v, 1);
     fv_free(fv);
 }
@@ -809,7 +794,7 @@ static void mapti_reads_the_property_at_map_time(void **state)
     assert_int_equal(mapti(fv, 1, 6, 9001, 0), 0);
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 5), 1);
     assert_int_equal(fv->nr_events, 0);
-    assert_int_equal(pend(fv, 9000, NULL), 1);
+    assert_int_equal(fv_pending(fv, 9000, NULL), 1);
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 6), 1);
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(last_event(fv)->intid, 9001);
@@ -832,10 +817,10 @@ static void mapti_beyond_max_events_fails_with_010a06(void **state)
     assert_int_equal(mapti(fv, 2, 0, 8193, 0), 0);
     assert_int_equal(mapti(fv, 1, 1, 8194, 0), VITS_E_MAPTI_PHYSICALID_OOR);
     assert_int_equal(mapi(fv, 2, 1, 0), VITS_E_MAPI_PHYSICALID_OOR);
-    assert_false(mapped(fv, 8194));
+    assert_false(fv_mapped(fv, 8194));
     /* replacing a mapped event at the limit is fine */
     assert_int_equal(mapti(fv, 1, 0, 8195, 0), 0);
-    assert_false(mapped(fv, 8192));
+    assert_false(fv_mapped(fv, 8192));
     /* DISCARD and MAPD V=0 give room back */
     assert_int_equal(dev_ev(fv, CMD_DISCARD, 1, 0), 0);
     assert_int_equal(mapti(fv, 1, 1, 8194, 0), 0);
@@ -853,7 +838,7 @@ static void mapi_uses_the_eventid_as_pintid(void **state)
     assert_int_equal(mapd(fv, 6, 13, true), 0); /* 14 bits: events up to 16383 */
     assert_int_equal(mapi(fv, 6, 8200, 0), 0);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8200, &v), 0);
+    assert_int_equal(fv_pending(fv, 8200, &v), 0);
     assert_int_equal(v, 1);
     assert_int_equal(vits_its_signal_msi(fv->its, 6, 8200), 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 1, 8200), 1);
@@ -893,7 +878,7 @@ static void int_makes_pending_and_raises_with_the_property_priority(void **state
     assert_int_equal(mapti(fv, 1, 8, 9000, 1), 0);
     assert_int_equal(dev_ev(fv, CMD_INT, 1, 8), 0);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 9000, &v), 1);
+    assert_int_equal(fv_pending(fv, 9000, &v), 1);
     assert_int_equal(v, 1);
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(last_event(fv)->kind, FV_RAISE);
@@ -901,7 +886,7 @@ static void int_makes_pending_and_raises_with_the_property_priority(void **state
     assert_int_equal(last_event(fv)->intid, 9000);
     assert_int_equal(last_event(fv)->priority, 0x40);
     assert_int_equal(vits_lpi_ack(fv->d, 1, 9000), 0);
-    assert_int_equal(pend(fv, 9000, NULL), 0);
+    assert_int_equal(fv_pending(fv, 9000, NULL), 0);
     fv_free(fv);
 }
 
@@ -931,7 +916,7 @@ static void int_errors(void **state)
     assert_int_equal(dev_ev(fv, CMD_INT, 1, 4), VITS_E_INT_UNMAPPED_INTERRUPT);
     assert_int_equal(mapti(fv, 1, 4, 9000, 5), 0);
     assert_int_equal(dev_ev(fv, CMD_INT, 1, 4), VITS_E_INT_UNMAPPED_COLLECTION);
-    assert_int_equal(pend(fv, 9000, NULL), 0);
+    assert_int_equal(fv_pending(fv, 9000, NULL), 0);
     assert_int_equal(fv->nr_events, 0);
     assert_int_equal(fv_error_count(fv), 4);
     fv_free(fv);
@@ -950,7 +935,7 @@ static void clear_removes_pending_state_and_retracts(void **state)
     assert_int_equal(dev_ev(fv, CMD_CLEAR, 1, 3), 0);
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8195), 1);
-    assert_int_equal(pend(fv, 8195, NULL), 0);
+    assert_int_equal(fv_pending(fv, 8195, NULL), 0);
     assert_int_equal(vits_lpi_ack(fv->d, 0, 8195), -ENOENT);
     /* CLEAR of a non-pending LPI does nothing */
     assert_int_equal(dev_ev(fv, CMD_CLEAR, 1, 3), 0);
@@ -968,9 +953,9 @@ static void clear_of_a_pending_disabled_lpi_keeps_it_from_being_raised(void **st
     fv_set_prop(fv, 8192, 0xa2);
     assert_int_equal(dev_ev(fv, CMD_INV, 1, 0), 0);
     assert_int_equal(dev_ev(fv, CMD_INT, 1, 0), 0);
-    assert_int_equal(pend(fv, 8192, NULL), 1);
+    assert_int_equal(fv_pending(fv, 8192, NULL), 1);
     assert_int_equal(dev_ev(fv, CMD_CLEAR, 1, 0), 0);
-    assert_int_equal(pend(fv, 8192, NULL), 0);
+    assert_int_equal(fv_pending(fv, 8192, NULL), 0);
     fv_set_prop(fv, 8192, PROP_DEFAULT);
     assert_int_equal(dev_ev(fv, CMD_INV, 1, 0), 0);
     assert_int_equal(fv->nr_events, 0);
@@ -1004,7 +989,7 @@ static void inv_raises_a_pending_lpi_once_enabled(void **state)
     fv_set_prop(fv, 9000, 0x62); /* disabled at MAPTI */
     assert_int_equal(mapti(fv, 1, 4, 9000, 1), 0);
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 4), 1);
-    assert_int_equal(pend(fv, 9000, NULL), 1);
+    assert_int_equal(fv_pending(fv, 9000, NULL), 1);
     assert_int_equal(fv->nr_events, 0);
     /* the property is cached: writing it alone changes nothing */
     fv_set_prop(fv, 9000, 0x63);
@@ -1050,7 +1035,7 @@ static void inv_of_a_disabled_lpi_retracts_and_keeps_it_pending(void **state)
     assert_int_equal(dev_ev(fv, CMD_INV, 1, 2), 0);
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8194), 1);
-    assert_int_equal(pend(fv, 8194, NULL), 1);
+    assert_int_equal(fv_pending(fv, 8194, NULL), 1);
     assert_int_equal(vits_lpi_ack(fv->d, 0, 8194), -ENOENT);
     fv_set_prop(fv, 8194, PROP_DEFAULT);
     assert_int_equal(dev_ev(fv, CMD_INV, 1, 2), 0);
@@ -1135,8 +1120,8 @@ static void invall_disabling_retracts(void **state)
     assert_int_equal(invall(fv, 0), 0);
     assert_int_equal(fv->nr_events, 2);
     assert_int_equal(fv_count_kind(fv, FV_RETRACT), 2);
-    assert_int_equal(pend(fv, 8192, NULL), 1);
-    assert_int_equal(pend(fv, 8193, NULL), 1);
+    assert_int_equal(fv_pending(fv, 8192, NULL), 1);
+    assert_int_equal(fv_pending(fv, 8193, NULL), 1);
     fv_free(fv);
 }
 
@@ -1173,14 +1158,14 @@ static void discard_removes_the_mapping_and_pending_state(void **state)
     assert_int_equal(dev_ev(fv, CMD_DISCARD, 1, 1), 0);
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8193), 1);
-    assert_false(mapped(fv, 8193));
+    assert_false(fv_mapped(fv, 8193));
     assert_int_equal(vits_lpi_ack(fv->d, 0, 8193), -ENOENT);
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 1), 0);
     assert_int_equal(dev_ev(fv, CMD_INT, 1, 1), VITS_E_INT_UNMAPPED_INTERRUPT);
     assert_int_equal(dev_ev(fv, CMD_DISCARD, 1, 1), VITS_E_DISCARD_UNMAPPED_INTERRUPT);
     /* the other events are untouched */
-    assert_true(mapped(fv, 8192));
-    assert_true(mapped(fv, 8194));
+    assert_true(fv_mapped(fv, 8192));
+    assert_true(fv_mapped(fv, 8194));
     fv_free(fv);
 }
 
@@ -1194,7 +1179,7 @@ static void discard_frees_the_intid_for_another_mapti(void **state)
     assert_int_equal(dev_ev(fv, CMD_DISCARD, 1, 2), 0);
     assert_int_equal(mapti(fv, 2, 0, 8194, 1), 0);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8194, &v), 0); /* fresh, not pending */
+    assert_int_equal(fv_pending(fv, 8194, &v), 0); /* fresh, not pending */
     assert_int_equal(v, 1);
     fv_clear_events(fv);
     assert_int_equal(vits_its_signal_msi(fv->its, 2, 0), 1);
@@ -1208,12 +1193,12 @@ static void discard_does_not_need_a_mapped_collection(void **state)
     struct fakevm *fv = std_vm();
     assert_int_equal(mapti(fv, 1, 4, 9000, 5), 0);
     assert_int_equal(dev_ev(fv, CMD_DISCARD, 1, 4), 0);
-    assert_false(mapped(fv, 9000));
+    assert_false(fv_mapped(fv, 9000));
     /* nor does it for a collection unmapped after the LPI was pending */
     assert_int_equal(dev_ev(fv, CMD_INT, 1, 0), 0);
     assert_int_equal(mapc(fv, 0, 0, false), 0);
     assert_int_equal(dev_ev(fv, CMD_DISCARD, 1, 0), 0);
-    assert_false(mapped(fv, 8192));
+    assert_false(fv_mapped(fv, 8192));
     fv_free(fv);
 }
 
@@ -1225,7 +1210,7 @@ static void discard_errors(void **state)
     assert_int_equal(dev_ev(fv, CMD_DISCARD, 1, 16), VITS_E_DISCARD_EVENT_OOR);
     assert_int_equal(dev_ev(fv, CMD_DISCARD, 1, 4), VITS_E_DISCARD_UNMAPPED_INTERRUPT);
     for (uint32_t i = 8192; i < 8196; i++)
-        assert_true(mapped(fv, i));
+        assert_true(fv_mapped(fv, i));
     fv_free(fv);
 }
 
@@ -1249,11 +1234,11 @@ static void movi_moves_a_pending_lpi_to_the_new_collection(void **state)
     assert_int_equal(fv->events[1].intid, 8192);
     assert_int_equal(fv->events[1].priority, 0xa0);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8192, &v), 1);
+    assert_int_equal(fv_pending(fv, 8192, &v), 1);
     assert_int_equal(v, 1);
     assert_int_equal(vits_lpi_ack(fv->d, 1, 8192), 0);
     /* the others stay on vCPU 0 */
-    assert_int_equal(pend(fv, 8193, &v), 0);
+    assert_int_equal(fv_pending(fv, 8193, &v), 0);
     assert_int_equal(v, 0);
     fv_free(fv);
 }
@@ -1265,14 +1250,14 @@ static void movi_changes_the_collection_the_lpi_follows(void **state)
     assert_int_equal(movi(fv, 1, 2, 1), 0);
     assert_int_equal(fv->nr_events, 0); /* not pending: nothing to say */
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8194, &v), 0);
+    assert_int_equal(fv_pending(fv, 8194, &v), 0);
     assert_int_equal(v, 1);
     /* MAPC of the old collection leaves it; of the new one moves it */
     assert_int_equal(mapc(fv, 0, 3, true), 0);
-    assert_int_equal(pend(fv, 8194, &v), 0);
+    assert_int_equal(fv_pending(fv, 8194, &v), 0);
     assert_int_equal(v, 1);
     assert_int_equal(mapc(fv, 1, 2, true), 0);
-    assert_int_equal(pend(fv, 8194, &v), 0);
+    assert_int_equal(fv_pending(fv, 8194, &v), 0);
     assert_int_equal(v, 2);
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 2), 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 2, 8194), 1);
@@ -1309,9 +1294,9 @@ static void movi_errors(void **state)
     assert_int_equal(movi(fv, 1, 4, 1), VITS_E_MOVI_UNMAPPED_COLLECTION);
     /* nothing moved */
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8192, &v), 0);
+    assert_int_equal(fv_pending(fv, 8192, &v), 0);
     assert_int_equal(v, 0);
-    assert_int_equal(pend(fv, 9000, &v), 0);
+    assert_int_equal(fv_pending(fv, 9000, &v), 0);
     assert_int_equal(v, UINT32_MAX);
     assert_int_equal(fv_error_count(fv), 6);
     fv_free(fv);
@@ -1353,11 +1338,11 @@ static void movall_moves_pending_lpis_to_the_other_vcpu(void **state)
     assert_int_equal(fv_count(fv, FV_RAISE, 2, 8192), 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 2, 8193), 1);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8192, &v), 1);
+    assert_int_equal(fv_pending(fv, 8192, &v), 1);
     assert_int_equal(v, 2);
-    assert_int_equal(pend(fv, 8195, &v), 0); /* re-targeted too */
+    assert_int_equal(fv_pending(fv, 8195, &v), 0); /* re-targeted too */
     assert_int_equal(v, 2);
-    assert_int_equal(pend(fv, 9000, &v), 1); /* other vCPU: untouched */
+    assert_int_equal(fv_pending(fv, 9000, &v), 1); /* other vCPU: untouched */
     assert_int_equal(v, 1);
     assert_int_equal(vits_lpi_ack(fv->d, 0, 8192), -ENOENT);
     assert_int_equal(vits_lpi_ack(fv->d, 2, 8192), 0);
@@ -1374,7 +1359,7 @@ static void movall_to_the_same_vcpu_is_a_no_op(void **state)
     assert_int_equal(movall(fv, 0, 0), 0);
     assert_int_equal(fv->nr_events, 0);
     uint32_t v = 9;
-    assert_int_equal(pend(fv, 8192, &v), 1);
+    assert_int_equal(fv_pending(fv, 8192, &v), 1);
     assert_int_equal(v, 0);
     assert_int_equal(vits_lpi_ack(fv->d, 0, 8192), 0);
     fv_free(fv);
@@ -1391,7 +1376,7 @@ static void movall_processor_out_of_range_fails_with_010e01(void **state)
     assert_int_equal(movall(fv, 4, 4), VITS_E_MOVALL_PROCNUM_OOR);
     assert_int_equal(fv->nr_events, 0);
     uint32_t v = 9;
-    assert_int_equal(pend(fv, 8192, &v), 1);
+    assert_int_equal(fv_pending(fv, 8192, &v), 1);
     assert_int_equal(v, 0);
     fv_free(fv);
 }
@@ -1410,7 +1395,7 @@ static void movall_with_pta_names_redistributors_by_address(void **state)
     assert_int_equal(fv_count(fv, FV_RETRACT, 1, 8192), 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 3, 8192), 1);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8193, &v), 0);
+    assert_int_equal(fv_pending(fv, 8193, &v), 0);
     assert_int_equal(v, 3);
     fv_free(fv);
 }
@@ -1427,19 +1412,19 @@ static void mapc_after_movall_moves_every_lpi_of_the_collection(void **state)
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 0), 1);
     assert_int_equal(movall(fv, 0, 1), 0);
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8192, &v), 1);
+    assert_int_equal(fv_pending(fv, 8192, &v), 1);
     assert_int_equal(v, 1);
     fv_clear_events(fv);
     assert_int_equal(mapc(fv, 0, 3, true), 0);
     assert_int_equal(fv_count(fv, FV_RETRACT, 1, 8192), 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 3, 8192), 1);
     for (uint32_t i = 8192; i < 8196; i++) {
-        assert_int_equal(pend(fv, i, &v), i == 8192);
+        assert_int_equal(fv_pending(fv, i, &v), i == 8192);
         assert_int_equal(v, 3);
     }
     /* LPIs of collection 1, also on vCPU 1, stay */
     assert_int_equal(mapti(fv, 1, 4, 9000, 1), 0);
-    assert_int_equal(pend(fv, 9000, &v), 0);
+    assert_int_equal(fv_pending(fv, 9000, &v), 0);
     assert_int_equal(v, 1);
     fv_free(fv);
 }
@@ -1455,7 +1440,7 @@ static void mapc_unmap_after_movall_leaves_every_lpi_without_target(void **state
     assert_int_equal(fv_count(fv, FV_RETRACT, 1, 8192), 1);
     uint32_t v = 0;
     for (uint32_t i = 8192; i < 8196; i++) {
-        assert_int_equal(pend(fv, i, &v), i == 8192);
+        assert_int_equal(fv_pending(fv, i, &v), i == 8192);
         assert_int_equal(v, UINT32_MAX);
     }
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 1), 0);
@@ -1465,7 +1450,7 @@ static void mapc_unmap_after_movall_leaves_every_lpi_without_target(void **state
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 2, 8192), 1);
     for (uint32_t i = 8192; i < 8196; i++) {
-        assert_int_equal(pend(fv, i, &v), i == 8192);
+        assert_int_equal(fv_pending(fv, i, &v), i == 8192);
         assert_int_equal(v, 2);
     }
     fv_free(fv);

@@ -88,21 +88,6 @@ static void write_frozen(struct fakevm *fv, uint64_t off, uint64_t val)
     fv_its_write(fv, GITS_CTLR, 4, 1);
 }
 
-static void submit_mapc(struct fakevm *fv, uint16_t icid, uint64_t rdbase, bool valid)
-{
-    uint64_t dw[4];
-    fv_cmd_mapc(dw, icid, rdbase, valid);
-    fv_submit(fv, dw);
-}
-
-static void submit_mapti(struct fakevm *fv, uint32_t devid, uint32_t ev, uint32_t intid,
-                         uint16_t icid)
-{
-    uint64_t dw[4];
-    fv_cmd_mapti(dw, devid, ev, intid, icid);
-    fv_submit(fv, dw);
-}
-
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -531,7 +516,7 @@ static void invalid_device_baser_fails_mapd_with_device_oor(void **state)
     fv_cmd_mapd(dw, 1, 4, FV_ITT(1), true);
     fv_submit(fv, dw);
     assert_int_equal(fv_last_error(fv), VITS_E_MAPD_DEVICE_OOR);
-    submit_mapti(fv, 1, 0, 8192, 0);
+    fv_mapti(fv, 1, 0, 8192, 0);
     assert_int_equal(fv_last_error(fv), VITS_E_MAPTI_UNMAPPED_DEVICE);
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 0), 0);
     assert_int_equal(vits_lpi_state(fv->d, 8192, NULL), -ENOENT);
@@ -544,9 +529,9 @@ static void invalid_collection_baser_fails_commands_naming_a_collection(void **s
     struct fakevm *fv = vm_mapped(NULL, 1);
     assert_int_equal(fv_map_device(fv, 2, 14, 0, 0, 0), 0); /* room for MAPI */
     write_frozen(fv, GITS_BASER(1), 0);
-    submit_mapc(fv, 1, 1, true);
+    fv_mapc(fv, 1, 1, true);
     assert_int_equal(fv_last_error(fv), VITS_E_MAPC_COLLECTION_OOR);
-    submit_mapti(fv, 1, 1, 8193, 0);
+    fv_mapti(fv, 1, 1, 8193, 0);
     assert_int_equal(fv_last_error(fv), VITS_E_MAPTI_COLLECTION_OOR);
     uint64_t dw[4];
     fv_cmd_mapi(dw, 2, 8200, 0);
@@ -571,9 +556,9 @@ static void tiny_baser_bounds_device_and_collection_ids(void **state)
     /* One 4 KiB page each: 512 entries of 8 bytes. */
     write_frozen(fv, GITS_BASER(0), BASER_VALID | FV_DEV_TABLE);
     write_frozen(fv, GITS_BASER(1), BASER_VALID | FV_COLL_TABLE);
-    submit_mapc(fv, 511, 0, true);
+    fv_mapc(fv, 511, 0, true);
     assert_int_equal(fv_error_count(fv), 0);
-    submit_mapc(fv, 512, 0, true);
+    fv_mapc(fv, 512, 0, true);
     assert_int_equal(fv_last_error(fv), VITS_E_MAPC_COLLECTION_OOR);
     uint64_t dw[4];
     fv_cmd_mapd(dw, 511, 4, FV_ITT(0), true);
@@ -583,7 +568,7 @@ static void tiny_baser_bounds_device_and_collection_ids(void **state)
     fv_submit(fv, dw);
     assert_int_equal(fv_last_error(fv), VITS_E_MAPD_DEVICE_OOR);
     assert_int_equal(fv_error_count(fv), 2);
-    submit_mapti(fv, 511, 0, 8192, 511);
+    fv_mapti(fv, 511, 0, 8192, 511);
     assert_int_equal(fv_error_count(fv), 2);
     assert_int_equal(vits_its_signal_msi(fv->its, 511, 0), 1);
     fv_free(fv);
@@ -897,7 +882,7 @@ static void max_events_reached_fails_mapti_and_mapi_with_physicalid_oor(void **s
     fv_map_collection(fv, 0, 0);
     assert_int_equal(fv_map_device(fv, 1, 14, 3, 8192, 0), 0);
     size_t mem = vits_domain_memory(fv->d);
-    submit_mapti(fv, 1, 3, 8195, 0);
+    fv_mapti(fv, 1, 3, 8195, 0);
     assert_int_equal(fv_last_error(fv), VITS_E_MAPTI_PHYSICALID_OOR);
     uint64_t dw[4];
     fv_cmd_mapi(dw, 1, 9000, 0);
@@ -908,14 +893,14 @@ static void max_events_reached_fails_mapti_and_mapi_with_physicalid_oor(void **s
     assert_int_equal(vits_lpi_state(fv->d, 9000, NULL), -ENOENT);
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 3), 0);
     /* Re-mapping a mapped event at the limit replaces it. */
-    submit_mapti(fv, 1, 2, 8300, 0);
+    fv_mapti(fv, 1, 2, 8300, 0);
     assert_int_equal(fv_error_count(fv), 2);
     assert_int_equal(vits_lpi_state(fv->d, 8194, NULL), -ENOENT);
     assert_int_equal(vits_lpi_state(fv->d, 8300, NULL), 0);
     /* DISCARD makes room. */
     fv_cmd_dev_ev(dw, 0x0f, 1, 0);
     fv_submit(fv, dw);
-    submit_mapti(fv, 1, 3, 8195, 0);
+    fv_mapti(fv, 1, 3, 8195, 0);
     assert_int_equal(fv_error_count(fv), 2);
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 3), 1);
     fv_free(fv);
@@ -927,10 +912,10 @@ static void max_collections_reached_fails_mapc_with_collection_oor(void **state)
     struct vits_its_config cfg = its_cfg(VITS_ERRORS_CONTINUE, 64);
     cfg.max_collections = 2;
     struct fakevm *fv = vm(&cfg);
-    submit_mapc(fv, 0, 0, true);
-    submit_mapc(fv, 1, 1, true);
+    fv_mapc(fv, 0, 0, true);
+    fv_mapc(fv, 1, 1, true);
     size_t mem = vits_domain_memory(fv->d);
-    submit_mapc(fv, 2, 0, true);
+    fv_mapc(fv, 2, 0, true);
     assert_int_equal(fv_last_error(fv), VITS_E_MAPC_COLLECTION_OOR);
     assert_int_equal(vits_domain_memory(fv->d), mem);
     /* Collection 2 stays unmapped: an LPI on it has no target. */
@@ -939,11 +924,11 @@ static void max_collections_reached_fails_mapc_with_collection_oor(void **state)
     assert_int_equal(vits_lpi_state(fv->d, 8192, &vcpu), 0);
     assert_int_equal(vcpu, UINT32_MAX);
     /* Re-targeting a mapped collection is not a new one. */
-    submit_mapc(fv, 1, 0, true);
+    fv_mapc(fv, 1, 0, true);
     assert_int_equal(fv_error_count(fv), 1);
     /* Unmapping one makes room. */
-    submit_mapc(fv, 0, 0, false);
-    submit_mapc(fv, 2, 1, true);
+    fv_mapc(fv, 0, 0, false);
+    fv_mapc(fv, 2, 1, true);
     assert_int_equal(fv_error_count(fv), 1);
     assert_int_equal(vits_lpi_state(fv->d, 8192, &vcpu), 0);
     assert_int_equal(vcpu, 1);
@@ -958,7 +943,7 @@ static size_t fill_every_limit_and_unmap(struct fakevm *fv, size_t *after)
     uint64_t dw[4];
     uint64_t errors = fv_error_count(fv);
     for (uint16_t c = 0; c < 9; c++)
-        submit_mapc(fv, c, c % 2, true);
+        fv_mapc(fv, c, c % 2, true);
     assert_int_equal(fv_error_count(fv) - errors, 1);
     assert_int_equal(fv_last_error(fv), VITS_E_MAPC_COLLECTION_OOR);
     for (uint32_t dev = 0; dev < 17; dev++) {
@@ -980,7 +965,7 @@ static size_t fill_every_limit_and_unmap(struct fakevm *fv, size_t *after)
         fv_submit(fv, dw);
     }
     for (uint16_t c = 0; c < 8; c++)
-        submit_mapc(fv, c, 0, false);
+        fv_mapc(fv, c, 0, false);
     assert_int_equal(fv_error_count(fv) - errors, 3);
     *after = vits_domain_memory(fv->d);
     return full;
@@ -1036,14 +1021,14 @@ static void alloc_failure_during_mapd_records_enomem_and_maps_nothing(void **sta
         assert_int_equal(e.cmd[0], dw[0]);
         assert_int_equal(e.cmd[2], dw[2]);
         assert_int_equal(fv->log_count[VITS_LOG_ERROR] - host, 1);
-        submit_mapti(fv, 1, 0, 8192, 0);
+        fv_mapti(fv, 1, 0, 8192, 0);
         assert_int_equal(fv_last_error(fv), VITS_E_MAPTI_UNMAPPED_DEVICE);
         assert_int_equal(vits_its_signal_msi(fv->its, 1, 0), 0);
         assert_true(k < 16);
     }
     assert_true(k >= 2); /* at least the device record and its ITT */
     /* Mapped now: it works. */
-    submit_mapti(fv, 1, 0, 8192, 0);
+    fv_mapti(fv, 1, 0, 8192, 0);
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 0), 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 0, 8192), 1);
     fv_free(fv);
@@ -1060,7 +1045,7 @@ static void alloc_failure_during_mapti_leaves_event_unmapped(void **state)
     for (;; k++) {
         uint64_t errors = fv_error_count(fv);
         fv->fail_alloc_after = k;
-        submit_mapti(fv, 1, 0, 8192, 0);
+        fv_mapti(fv, 1, 0, 8192, 0);
         fv->fail_alloc_after = -1;
         if (fv_error_count(fv) == errors)
             break;

@@ -73,14 +73,6 @@ static void submit_invall(struct fakevm *fv, uint16_t icid)
     fv_submit(fv, dw);
 }
 
-static void submit_mapti(struct fakevm *fv, uint32_t devid, uint32_t ev, uint32_t intid,
-                         uint16_t icid)
-{
-    uint64_t dw[4];
-    fv_cmd_mapti(dw, devid, ev, intid, icid);
-    fv_submit(fv, dw);
-}
-
 /* Pending-table bit of intid in vcpu's table at FV_PEND_TABLE(vcpu). */
 static void set_pend_bit(struct fakevm *fv, uint32_t vcpu, uint32_t intid, bool on)
 {
@@ -297,7 +289,7 @@ static void fresh_mapti_rereads_the_property_byte(void **state)
     fv_map_collection(fv, 0, 0);
     assert_int_equal(fv_map_device(fv, 1, 4, 1, 8192, 0), 0);
     fv_set_prop(fv, 8192, 0x21);
-    submit_mapti(fv, 1, 0, 8192, 0); /* the same ITTE again */
+    fv_mapti(fv, 1, 0, 8192, 0); /* the same ITTE again */
     assert_int_equal(fv_error_count(fv), 0);
     fv_clear_events(fv);
     assert_int_equal(vits_its_signal_msi(fv->its, 1, 0), 1);

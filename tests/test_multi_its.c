@@ -137,21 +137,6 @@ static uint64_t errors_of(const struct inst *in)
     return n;
 }
 
-/* Pending state of intid (asserts it is mapped) and its vCPU. */
-static int pend(struct fakevm *fv, uint32_t intid, uint32_t *vcpu)
-{
-    int rc = vits_lpi_state(fv->d, intid, vcpu);
-    assert_true(rc == 0 || rc == 1);
-    return rc;
-}
-
-static bool mapped(struct fakevm *fv, uint32_t intid)
-{
-    int rc = vits_lpi_state(fv->d, intid, NULL);
-    assert_true(rc == 0 || rc == 1 || rc == -ENOENT);
-    return rc != -ENOENT;
-}
-
 /* Give ITS in its tables and queue at the B_* addresses and enable it. */
 static void boot_b(struct fakevm *fv, struct inst *in)
 {
@@ -249,11 +234,11 @@ static void same_deviceid_on_two_itses_is_independent(void **state)
     assert_int_equal(mapd(fv, &vm.a, 5, 0, true), 0);
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8192), 1);
-    assert_false(mapped(fv, 8192));
-    assert_false(mapped(fv, 8193));
+    assert_false(fv_mapped(fv, 8192));
+    assert_false(fv_mapped(fv, 8193));
     for (uint32_t i = 8200; i < 8204; i++)
-        assert_true(mapped(fv, i));
-    assert_int_equal(pend(fv, 8200, NULL), 1);
+        assert_true(fv_mapped(fv, i));
+    assert_int_equal(fv_pending(fv, 8200, NULL), 1);
     /* unmapping it on A leaves B's device 5 working */
     assert_int_equal(mapd(fv, &vm.a, 5, 0, false), 0);
     assert_int_equal(vits_its_signal_msi(vm.a.its, 5, 1), 0);
@@ -276,7 +261,7 @@ static void collections_are_per_its(void **state)
     map_device(fv, &vm.b, 1, 1, 1, 8300, 0);
     assert_int_equal(mapti(fv, &vm.b, 1, 1, 8301, 1), 0); /* B's ICID 1: unmapped */
     uint32_t v = 0;
-    assert_int_equal(pend(fv, 8301, &v), 0);
+    assert_int_equal(fv_pending(fv, 8301, &v), 0);
     assert_int_equal(v, UINT32_MAX);
     assert_int_equal(dev_ev(fv, &vm.b, CMD_INT, 1, 1), VITS_E_INT_UNMAPPED_COLLECTION);
     assert_int_equal(vits_its_signal_msi(vm.a.its, 1, 0), 1);
@@ -287,14 +272,14 @@ static void collections_are_per_its(void **state)
     assert_int_equal(fv->nr_events, 2);
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8192), 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 3, 8192), 1);
-    assert_int_equal(pend(fv, 8300, &v), 1);
+    assert_int_equal(fv_pending(fv, 8300, &v), 1);
     assert_int_equal(v, 0);
     /* A's MAPC V=0 of ICID 0 leaves B's ICID 0 alone */
     fv_clear_events(fv);
     assert_int_equal(mapc(fv, &vm.a, 0, 0, false), 0);
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(fv_count(fv, FV_RETRACT, 3, 8192), 1);
-    assert_int_equal(pend(fv, 8300, &v), 1);
+    assert_int_equal(fv_pending(fv, 8300, &v), 1);
     assert_int_equal(v, 0);
     assert_int_equal(vits_lpi_ack(fv->d, 0, 8300), 0);
     assert_int_equal(vits_its_signal_msi(vm.b.its, 1, 0), 1);
@@ -316,7 +301,7 @@ static void intid_of_one_its_cannot_be_mapped_by_another_until_discarded(void **
     assert_int_equal(vits_its_signal_msi(vm.b.its, 2, 0), 0);
     /* A's mapping is intact */
     uint32_t v = 9;
-    assert_int_equal(pend(fv, 8192, &v), 0);
+    assert_int_equal(fv_pending(fv, 8192, &v), 0);
     assert_int_equal(v, 0);
     /* B cannot DISCARD it: B does not know A's device */
     assert_int_equal(dev_ev(fv, &vm.b, CMD_DISCARD, 1, 0), VITS_E_DISCARD_UNMAPPED_DEVICE);
@@ -326,7 +311,7 @@ static void intid_of_one_its_cannot_be_mapped_by_another_until_discarded(void **
     assert_int_equal(dev_ev(fv, &vm.a, CMD_DISCARD, 1, 0), 0);
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8192), 1);
     assert_int_equal(mapti(fv, &vm.b, 2, 0, 8192, 0), 0);
-    assert_int_equal(pend(fv, 8192, &v), 0);
+    assert_int_equal(fv_pending(fv, 8192, &v), 0);
     assert_int_equal(v, 1);
     assert_int_equal(vits_its_signal_msi(vm.a.its, 1, 0), 0);
     assert_int_equal(vits_its_signal_msi(vm.b.its, 2, 0), 1);
@@ -364,12 +349,12 @@ static void destroying_an_its_drops_only_its_lpis(void **state)
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8192), 1);
     for (uint32_t i = 8192; i < 8195; i++)
-        assert_false(mapped(fv, i));
+        assert_false(fv_mapped(fv, i));
     assert_int_equal(vits_lpi_ack(fv->d, 0, 8192), -ENOENT);
     assert_true(vits_domain_memory(fv->d) < mem);
     /* B is untouched and keeps working */
     uint32_t v = 9;
-    assert_int_equal(pend(fv, 8300, &v), 1);
+    assert_int_equal(fv_pending(fv, 8300, &v), 1);
     assert_int_equal(v, 0);
     assert_int_equal(vits_lpi_ack(fv->d, 0, 8300), 0);
     assert_int_equal(vits_its_signal_msi(vm.b.its, 1, 2), 1);
@@ -377,7 +362,7 @@ static void destroying_an_its_drops_only_its_lpis(void **state)
     /* and may take A's INTIDs, which come back not pending */
     fv_set_prop(fv, 8193, 0xa3);
     assert_int_equal(mapti(fv, &vm.b, 1, 3, 8193, 0), 0);
-    assert_int_equal(pend(fv, 8193, NULL), 0);
+    assert_int_equal(fv_pending(fv, 8193, NULL), 0);
     /* the domain cannot go while B is there */
     assert_int_equal(vits_domain_destroy(fv->d), -EBUSY);
     vits_its_destroy(vm.b.its);
@@ -407,11 +392,11 @@ static void movall_on_one_its_moves_the_other_its_lpis(void **state)
     assert_int_equal(fv_count(fv, FV_RETRACT, 0, 8300), 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 2, 8300), 1);
     uint32_t v = 9;
-    assert_int_equal(pend(fv, 8300, &v), 1);
+    assert_int_equal(fv_pending(fv, 8300, &v), 1);
     assert_int_equal(v, 2);
-    assert_int_equal(pend(fv, 8193, &v), 0);
+    assert_int_equal(fv_pending(fv, 8193, &v), 0);
     assert_int_equal(v, 2);
-    assert_int_equal(pend(fv, 8301, &v), 1); /* vCPU 1: untouched */
+    assert_int_equal(fv_pending(fv, 8301, &v), 1); /* vCPU 1: untouched */
     assert_int_equal(v, 1);
     assert_int_equal(vits_lpi_ack(fv->d, 2, 8300), 0);
     /* B's later MSIs follow the moved LPI */
@@ -443,11 +428,11 @@ static void mapc_after_another_its_movall_moves_every_lpi_of_the_collection(void
     assert_int_equal(fv_count(fv, FV_RETRACT, 1, 8300), 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 3, 8300), 1);
     uint32_t v = 9;
-    assert_int_equal(pend(fv, 8300, &v), 1);
+    assert_int_equal(fv_pending(fv, 8300, &v), 1);
     assert_int_equal(v, 3);
-    assert_int_equal(pend(fv, 8301, &v), 0);
+    assert_int_equal(fv_pending(fv, 8301, &v), 0);
     assert_int_equal(v, 3);
-    assert_int_equal(pend(fv, 8192, &v), 0);
+    assert_int_equal(fv_pending(fv, 8192, &v), 0);
     assert_int_equal(v, 1);
     teardown(&vm);
 }
@@ -478,7 +463,7 @@ static void invall_on_one_its_leaves_the_other_its_lpis_alone(void **state)
     assert_int_equal(fv->nr_events, 1);
     assert_int_equal(fv_count(fv, FV_RAISE, 0, 8300), 1);
     assert_int_equal(fv->events[0].priority, 0x40);
-    assert_int_equal(pend(fv, 8301, NULL), 1);
+    assert_int_equal(fv_pending(fv, 8301, NULL), 1);
     assert_int_equal(invall(fv, &vm.b, 1), 0);
     assert_int_equal(fv_count(fv, FV_RAISE, 1, 8301), 1);
     teardown(&vm);
@@ -533,7 +518,7 @@ static void disabling_one_its_leaves_the_other_working(void **state)
     enter(fv, &vm.a, &saved);
     fv_submit(fv, dw);
     leave(fv, &vm.a, &saved);
-    assert_int_equal(pend(fv, 8193, NULL), 0);
+    assert_int_equal(fv_pending(fv, 8193, NULL), 0);
     assert_int_equal(dev_ev(fv, &vm.b, CMD_INT, 1, 1), 0);
     assert_int_equal(fv_count(fv, FV_RAISE, 1, 8301), 1);
     /* enabling A runs its queue */
