@@ -16,10 +16,11 @@
  * No function keeps a pointer to caller memory past its return unless it
  * says so. The header is plain C11.
  *
- * Threads: every call on a domain, or on an ITS attached to it, takes the
- * domain's lock, so calls may come from any thread. The ops callbacks run
- * with that lock held and must not call back into vits for the same
- * domain (they would deadlock); see docs/embedding.md.
+ * Threads: every call may come from any thread. Calls that change state
+ * (MMIO, command processing, creation) take the domain's lock; MSI
+ * injection, acknowledges and state queries do not (see "MSI injection"
+ * below). The ops callbacks must not call back into vits for the same
+ * domain; see docs/embedding.md.
  */
 #ifndef VITS_H
 #define VITS_H
@@ -262,8 +263,9 @@ int vits_domain_create(const struct vits_domain_config *cfg, const struct vits_o
                        void *opaque, struct vits_domain **out);
 
 /*
- * Destroy a domain. Every ITS attached to it must have been destroyed
- * first; otherwise nothing is freed and -EBUSY is returned. d may be NULL.
+ * Destroy a domain. Every ITS and every route of it must have been
+ * destroyed first; otherwise nothing is freed and -EBUSY is returned. d
+ * may be NULL.
  *
  * Returns 0, or -EBUSY.
  */
@@ -375,6 +377,33 @@ int vits_its_mmio_read(struct vits_its *its, uint64_t offset, unsigned size, uin
 int vits_its_mmio_write(struct vits_its *its, uint64_t offset, unsigned size, uint64_t val);
 
 /*
+ * As vits_its_mmio_write, for an access that carries the requester's
+ * DeviceID (the sideband a real ITS gets with every write): a 2- or
+ * 4-byte write to GITS_TRANSLATER signals an MSI with EventID val from
+ * device devid, exactly as vits_its_signal_msi(its, devid, val) would.
+ * Any other access is handled as by vits_its_mmio_write.
+ *
+ * Returns 0, or -EINVAL as vits_its_mmio_write.
+ */
+int vits_its_mmio_write_devid(struct vits_its *its, uint64_t offset, unsigned size, uint64_t val,
+                              uint32_t devid);
+
+/* ------------------------------------------------------------------ */
+/* MSI injection                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * MSIs may be signalled from any number of threads at once, concurrently
+ * with each other, with MMIO and with command processing: translation
+ * does not take the domain lock, so it never waits for a command batch.
+ * An MSI is delivered according to a mapping that held at some moment
+ * during the call; the guest's latest mapping always wins. The raise and
+ * retract callbacks may therefore run on the signalling threads, for
+ * different LPIs at the same time (never for the same LPI at once). An
+ * ITS must not be destroyed while an MSI call may reach it.
+ */
+
+/*
  * An MSI from device devid with EventID eventid, as if written to this
  * ITS's GITS_TRANSLATER.
  *
@@ -383,6 +412,61 @@ int vits_its_mmio_write(struct vits_its *its, uint64_t offset, unsigned size, ui
  * unmapped, LPIs disabled on the target vCPU), or -EINVAL for a NULL ITS.
  */
 int vits_its_signal_msi(struct vits_its *its, uint32_t devid, uint32_t eventid);
+
+/* vits_msi.flags: devid is valid (required, as KVM requires it once a VM
+ * has an ITS). */
+#define VITS_MSI_VALID_DEVID (1u << 0)
+
+/* A KVM_SIGNAL_MSI-style request. */
+struct vits_msi {
+    uint64_t address; /* the doorbell: an ITS's base + VITS_GITS_TRANSLATER */
+    uint32_t data;    /* the EventID */
+    uint32_t devid;   /* the requester's DeviceID */
+    uint32_t flags;   /* VITS_MSI_VALID_DEVID */
+};
+
+/*
+ * Signal an MSI the way KVM_SIGNAL_MSI does: the doorbell address selects
+ * the ITS among those of domain d, data is the EventID. A disabled ITS or
+ * a vCPU with LPIs disabled count as "blocked" (0), where KVM says -EBUSY.
+ *
+ * Returns 1 when the LPI was made pending (or already was), 0 when the
+ * guest's state blocked it, or:
+ *   -EINVAL  NULL argument, VITS_MSI_VALID_DEVID missing, unknown flags;
+ *   -ENODEV  no ITS of d has its GITS_TRANSLATER at msi->address.
+ */
+int vits_domain_signal_msi(struct vits_domain *d, const struct vits_msi *msi);
+
+/*
+ * A prepared route, the irqfd-style fast path: resolve (ITS, DeviceID,
+ * EventID) once, then fire it many times. A route caches its translation
+ * and revalidates it on every fire, so a later MAPD, MAPTI, MAPI, DISCARD,
+ * MOVI or MAPC never makes it deliver to a stale LPI or vCPU. Routes may
+ * be fired from any thread, concurrently.
+ */
+struct vits_route;
+
+/*
+ * Create a route for (devid, eventid) on its. The guest need not have
+ * mapped them yet. Routes belong to the domain: destroy them before it.
+ *
+ * Returns 0 and sets *out (NULL on failure), or -EINVAL (NULL argument),
+ * -ENOMEM.
+ */
+int vits_route_create(struct vits_its *its, uint32_t devid, uint32_t eventid,
+                      struct vits_route **out);
+
+/*
+ * Signal the route's MSI.
+ *
+ * Returns 1 when the LPI was made pending (or already was), 0 when the
+ * guest's state blocked it, -EINVAL for a NULL route, -ENODEV when its
+ * ITS was destroyed.
+ */
+int vits_route_fire(struct vits_route *r);
+
+/* Destroy a route (NULL is accepted). It must not be firing. */
+void vits_route_destroy(struct vits_route *r);
 
 /* The last command error of an ITS. */
 struct vits_cmd_error {

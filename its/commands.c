@@ -79,7 +79,7 @@ static int coll_target(const struct vits_its *its, uint16_t icid)
 {
     if (icid >> its->cfg.collection_id_bits)
         return -1;
-    return (int)its->coll[icid].target - 1;
+    return (int)atomic_load_explicit(&its->coll[icid].target, memory_order_relaxed) - 1;
 }
 
 /* Whether icid is within CIDbits and the collection table. */
@@ -159,15 +159,20 @@ static int do_mapd(const struct cmd_ctx *c)
         return VITS_E_MAPD_ITTSIZE_OOR;
     }
     struct its_device *dev = its_dev_find(its, devid);
+    int rc = 0;
+    its_map_begin(its);
     if (dev)
         its_dev_remove(its, dev);
-    if (!cmd_valid(c->dw))
-        return 0;
-    if (its->devs.count >= its->cfg.max_devices) {
-        GUEST(c, "MAPD: device 0x%x: limit of %u devices reached", devid, its->cfg.max_devices);
-        return VITS_E_MAPD_DEVICE_OOR;
+    if (cmd_valid(c->dw)) {
+        if (its->devs.count >= its->cfg.max_devices) {
+            GUEST(c, "MAPD: device 0x%x: limit of %u devices reached", devid, its->cfg.max_devices);
+            rc = VITS_E_MAPD_DEVICE_OOR;
+        } else {
+            rc = its_dev_add(its, devid, (uint8_t)bits, cmd_itt_addr(c->dw), &dev);
+        }
     }
-    return its_dev_add(its, devid, (uint8_t)bits, cmd_itt_addr(c->dw), &dev);
+    its_map_end(its);
+    return rc;
 }
 
 static int do_mapc(const struct cmd_ctx *c)
@@ -179,7 +184,7 @@ static int do_mapc(const struct cmd_ctx *c)
     int old = coll_target(its, icid);
     if (!cmd_valid(c->dw)) {
         if (old >= 0) {
-            its->coll[icid].target = 0;
+            atomic_store_explicit(&its->coll[icid].target, 0, memory_order_relaxed);
             its->nr_collections--;
             lpi_retarget_group(its->d, &its->coll[icid].lpis, LPI_NO_VCPU);
         }
@@ -199,9 +204,35 @@ static int do_mapc(const struct cmd_ctx *c)
         }
         its->nr_collections++;
     }
-    its->coll[icid].target = (uint32_t)vcpu + 1;
+    atomic_store_explicit(&its->coll[icid].target, (uint32_t)vcpu + 1, memory_order_relaxed);
     lpi_retarget_group(its->d, &its->coll[icid].lpis, (uint16_t)vcpu);
     return 0;
+}
+
+/* The mapping part of MAPTI/MAPI, inside its_map_begin/end: replace the
+ * old ITTE of ev (if any) by ev -> intid in collection icid. The LPI is
+ * mapped before the ITTE is published, so a reader that finds the ITTE
+ * finds the LPI. */
+static int map_event(const struct cmd_ctx *c, struct its_device *dev, uint32_t ev, uint32_t old,
+                     uint32_t intid, uint16_t icid)
+{
+    struct vits_its *its = c->its;
+    if (old)
+        its_unmap_event(its, dev, ev);
+    if (its->nr_events >= its->cfg.max_events) {
+        GUEST(c, "%s: device 0x%x event %u: limit of %u events reached", c->who, dev->devid, ev,
+              its->cfg.max_events);
+        return err(cmd_num(c->dw), EE_INTID_OOR);
+    }
+    int target = coll_target(its, icid);
+    int rc = lpi_map(its->d, intid, its->slot, icid, &its->coll[icid].lpis,
+                     target < 0 ? LPI_NO_VCPU : (uint16_t)target);
+    if (rc)
+        return rc;
+    rc = its_event_set(its, dev, ev, intid);
+    if (rc)
+        lpi_unmap(its->d, intid, &its->coll[icid].lpis);
+    return rc;
 }
 
 /* MAPTI and MAPI: identical but for where the pINTID comes from. */
@@ -234,21 +265,9 @@ static int do_map_event(const struct cmd_ctx *c, uint32_t intid)
               devid, ev, intid);
         return err(cmd, EE_INTID_OOR);
     }
-    if (old)
-        its_unmap_event(its, dev, ev);
-    if (its->nr_events >= its->cfg.max_events) {
-        GUEST(c, "%s: device 0x%x event %u: limit of %u events reached", c->who, devid, ev,
-              its->cfg.max_events);
-        return err(cmd, EE_INTID_OOR);
-    }
-    int rc = its_event_set(its, dev, ev, intid);
-    if (rc)
-        return rc;
-    int target = coll_target(its, icid);
-    rc = lpi_map(its->d, intid, its->slot, icid, &its->coll[icid].lpis,
-                 target < 0 ? LPI_NO_VCPU : (uint16_t)target);
-    if (rc)
-        its_event_clear(its, dev, ev);
+    its_map_begin(its);
+    int rc = map_event(c, dev, ev, old, intid, icid);
+    its_map_end(its);
     return rc;
 }
 
@@ -263,7 +282,7 @@ static int do_int(const struct cmd_ctx *c)
     int rc = lookup_routed(c, &irq, &intid);
     if (rc)
         return rc;
-    lpi_set_pending(c->its->d, irq, intid);
+    lpi_set_pending(c->its->d, intid);
     return 0;
 }
 
@@ -274,7 +293,7 @@ static int do_clear(const struct cmd_ctx *c)
     int rc = lookup_routed(c, &irq, &intid);
     if (rc)
         return rc;
-    lpi_clear_pending(c->its->d, irq, intid);
+    lpi_clear_pending(c->its->d, intid);
     return 0;
 }
 
@@ -285,7 +304,7 @@ static int do_inv(const struct cmd_ctx *c)
     int rc = lookup_routed(c, &irq, &intid);
     if (rc)
         return rc;
-    lpi_refresh(c->its->d, irq, intid);
+    lpi_refresh(c->its->d, intid);
     return 0;
 }
 
@@ -296,7 +315,9 @@ static int do_discard(const struct cmd_ctx *c)
     int rc = lookup_itte(c, &dev, &intid);
     if (rc)
         return rc;
+    its_map_begin(c->its);
     its_unmap_event(c->its, dev, cmd_eventid(c->dw));
+    its_map_end(c->its);
     return 0;
 }
 

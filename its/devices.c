@@ -7,11 +7,17 @@
  * (at most 2^16 / 64 = 1024 pointers), so host memory follows what the
  * guest mapped, within the configured limits.
  *
- * Everything here needs the domain lock.
+ * MSI translation reads all of this without the domain lock (see the
+ * locking rules in lpi/lpi.h): changes are published with atomic stores
+ * inside its_map_begin/its_map_end, and memory a reader may still hold
+ * (a removed device, an emptied chunk, an outgrown hash array) is freed
+ * through lpi_defer_free. Everything else here is the writer's.
  */
 #include <errno.h>
 
 #include "its.h"
+
+#define RELAXED memory_order_relaxed
 
 static uint32_t hash32(uint32_t x)
 {
@@ -23,43 +29,68 @@ static uint32_t hash32(uint32_t x)
     return x;
 }
 
-struct its_device *its_dev_find(const struct vits_its *its, uint32_t devid)
+void its_map_begin(struct vits_its *its)
 {
-    const struct its_devtab *t = &its->devs;
-    if (!t->count)
-        return NULL;
-    uint32_t mask = t->cap - 1;
-    for (uint32_t i = hash32(devid) & mask;; i = (i + 1) & mask) {
-        const struct its_devslot *s = &t->slots[i];
-        if (!s->dev)
-            return NULL;
-        if (s->devid == devid)
-            return s->dev;
-    }
+    pthread_mutex_lock(&its->map_lock);
+    atomic_store_explicit(&its->map_seq, atomic_load_explicit(&its->map_seq, RELAXED) + 1, RELAXED);
+    atomic_thread_fence(memory_order_release);
 }
 
-static void insert_slot(struct its_devtab *t, uint32_t devid, struct its_device *dev)
+void its_map_end(struct vits_its *its)
 {
-    uint32_t mask = t->cap - 1;
+    atomic_store_explicit(&its->map_seq, atomic_load_explicit(&its->map_seq, RELAXED) + 1,
+                          memory_order_release);
+    pthread_mutex_unlock(&its->map_lock);
+}
+
+static size_t array_size(uint32_t cap)
+{
+    return sizeof(struct its_devarray) + sizeof(struct its_devslot) * cap;
+}
+
+struct its_device *its_dev_find(const struct vits_its *its, uint32_t devid)
+{
+    struct its_devarray *a = atomic_load_explicit(&its->devs.arr, memory_order_acquire);
+    if (!a)
+        return NULL;
+    uint32_t mask = a->cap - 1;
+    /* At most cap probes: a reader racing a writer may see a full run. */
+    for (uint32_t n = 0, i = hash32(devid) & mask; n < a->cap; n++, i = (i + 1) & mask) {
+        struct its_device *dev = atomic_load_explicit(&a->slots[i].dev, memory_order_acquire);
+        if (!dev)
+            return NULL;
+        if (atomic_load_explicit(&a->slots[i].devid, RELAXED) == devid)
+            return dev;
+    }
+    return NULL;
+}
+
+static void insert_slot(struct its_devarray *a, uint32_t devid, struct its_device *dev)
+{
+    uint32_t mask = a->cap - 1;
     uint32_t i = hash32(devid) & mask;
-    while (t->slots[i].dev)
+    while (atomic_load_explicit(&a->slots[i].dev, RELAXED))
         i = (i + 1) & mask;
-    t->slots[i] = (struct its_devslot){.devid = devid, .dev = dev};
+    atomic_store_explicit(&a->slots[i].devid, devid, RELAXED);
+    atomic_store_explicit(&a->slots[i].dev, dev, memory_order_release);
 }
 
 static int grow(struct vits_its *its)
 {
-    struct its_devtab *t = &its->devs;
-    uint32_t cap = t->cap ? t->cap * 2 : 16;
-    struct its_devslot *slots = lpi_alloc(its->d, sizeof(*slots) * cap);
-    if (!slots)
+    struct its_devarray *old = atomic_load_explicit(&its->devs.arr, RELAXED);
+    uint32_t cap = old ? old->cap * 2 : 16;
+    struct its_devarray *a = lpi_alloc(its->d, array_size(cap));
+    if (!a)
         return -ENOMEM;
-    struct its_devtab n = {.cap = cap, .count = t->count, .slots = slots};
-    for (uint32_t i = 0; i < t->cap; i++)
-        if (t->slots[i].dev)
-            insert_slot(&n, t->slots[i].devid, t->slots[i].dev);
-    lpi_free(its->d, t->slots, sizeof(*t->slots) * t->cap);
-    *t = n;
+    a->cap = cap;
+    for (uint32_t i = 0; old && i < old->cap; i++) {
+        struct its_device *dev = atomic_load_explicit(&old->slots[i].dev, RELAXED);
+        if (dev)
+            insert_slot(a, atomic_load_explicit(&old->slots[i].devid, RELAXED), dev);
+    }
+    atomic_store_explicit(&its->devs.arr, a, memory_order_release);
+    if (old)
+        lpi_defer_free(its->d, old, array_size(old->cap));
     return 0;
 }
 
@@ -67,10 +98,12 @@ int its_dev_add(struct vits_its *its, uint32_t devid, uint8_t event_bits, uint64
                 struct its_device **out)
 {
     struct its_devtab *t = &its->devs;
-    if ((t->count + 1) * 2 > t->cap) {
+    struct its_devarray *a = atomic_load_explicit(&t->arr, RELAXED);
+    if (!a || (t->count + 1) * 2 > a->cap) {
         int rc = grow(its);
         if (rc)
             return rc;
+        a = atomic_load_explicit(&t->arr, RELAXED);
     }
     struct its_device *dev = lpi_alloc(its->d, sizeof(*dev));
     if (!dev)
@@ -84,7 +117,7 @@ int its_dev_add(struct vits_its *its, uint32_t devid, uint8_t event_bits, uint64
         lpi_free(its->d, dev, sizeof(*dev));
         return -ENOMEM;
     }
-    insert_slot(t, devid, dev);
+    insert_slot(a, devid, dev);
     t->count++;
     *out = dev;
     return 0;
@@ -92,33 +125,42 @@ int its_dev_add(struct vits_its *its, uint32_t devid, uint8_t event_bits, uint64
 
 static void delete_slot(struct its_devtab *t, uint32_t devid)
 {
-    uint32_t mask = t->cap - 1;
+    struct its_devarray *a = atomic_load_explicit(&t->arr, RELAXED);
+    uint32_t mask = a->cap - 1;
     uint32_t i = hash32(devid) & mask;
-    while (t->slots[i].devid != devid || !t->slots[i].dev)
+    while (atomic_load_explicit(&a->slots[i].devid, RELAXED) != devid ||
+           !atomic_load_explicit(&a->slots[i].dev, RELAXED))
         i = (i + 1) & mask;
     /* Backward-shift deletion: pull later members of the probe run into
      * the hole when their home slot is at or before it. */
-    for (uint32_t j = (i + 1) & mask; t->slots[j].dev; j = (j + 1) & mask) {
-        uint32_t home = hash32(t->slots[j].devid) & mask;
+    for (uint32_t j = (i + 1) & mask; atomic_load_explicit(&a->slots[j].dev, RELAXED);
+         j = (j + 1) & mask) {
+        uint32_t jid = atomic_load_explicit(&a->slots[j].devid, RELAXED);
+        uint32_t home = hash32(jid) & mask;
         if (((j - home) & mask) >= ((j - i) & mask)) {
-            t->slots[i] = t->slots[j];
+            atomic_store_explicit(&a->slots[i].devid, jid, RELAXED);
+            atomic_store_explicit(&a->slots[i].dev, atomic_load_explicit(&a->slots[j].dev, RELAXED),
+                                  memory_order_release);
             i = j;
         }
     }
-    t->slots[i] = (struct its_devslot){0};
+    atomic_store_explicit(&a->slots[i].dev, NULL, memory_order_release);
+    atomic_store_explicit(&a->slots[i].devid, 0, RELAXED);
     t->count--;
 }
 
 int its_event_set(struct vits_its *its, struct its_device *dev, uint32_t ev, uint32_t intid)
 {
-    struct its_ev_chunk **c = &dev->dir[ev >> ITS_EV_SHIFT];
-    if (!*c) {
-        *c = lpi_alloc(its->d, sizeof(**c));
-        if (!*c)
+    _Atomic(struct its_ev_chunk *) *slot = &dev->dir[ev >> ITS_EV_SHIFT];
+    struct its_ev_chunk *c = atomic_load_explicit(slot, RELAXED);
+    if (!c) {
+        c = lpi_alloc(its->d, sizeof(*c));
+        if (!c)
             return -ENOMEM;
+        atomic_store_explicit(slot, c, memory_order_release);
     }
-    (*c)->intid[ev & (ITS_EV_CHUNK - 1)] = intid;
-    (*c)->used++;
+    atomic_store_explicit(&c->intid[ev & (ITS_EV_CHUNK - 1)], intid, memory_order_release);
+    c->used++;
     dev->nr_mapped++;
     its->nr_events++;
     return 0;
@@ -126,13 +168,14 @@ int its_event_set(struct vits_its *its, struct its_device *dev, uint32_t ev, uin
 
 void its_event_clear(struct vits_its *its, struct its_device *dev, uint32_t ev)
 {
-    struct its_ev_chunk **c = &dev->dir[ev >> ITS_EV_SHIFT];
-    (*c)->intid[ev & (ITS_EV_CHUNK - 1)] = 0;
+    _Atomic(struct its_ev_chunk *) *slot = &dev->dir[ev >> ITS_EV_SHIFT];
+    struct its_ev_chunk *c = atomic_load_explicit(slot, RELAXED);
+    atomic_store_explicit(&c->intid[ev & (ITS_EV_CHUNK - 1)], 0, memory_order_release);
     dev->nr_mapped--;
     its->nr_events--;
-    if (--(*c)->used == 0) {
-        lpi_free(its->d, *c, sizeof(**c));
-        *c = NULL;
+    if (--c->used == 0) {
+        atomic_store_explicit(slot, NULL, memory_order_release);
+        lpi_defer_free(its->d, c, sizeof(*c));
     }
 }
 
@@ -147,12 +190,11 @@ void its_unmap_event(struct vits_its *its, struct its_device *dev, uint32_t ev)
 void its_dev_remove(struct vits_its *its, struct its_device *dev)
 {
     for (uint32_t i = 0; i < dev->nr_dir && dev->nr_mapped; i++) {
-        struct its_ev_chunk *c = dev->dir[i];
+        struct its_ev_chunk *c = atomic_load_explicit(&dev->dir[i], RELAXED);
         for (uint32_t e = 0; c && e < ITS_EV_CHUNK; e++) {
-            uint32_t intid = c->intid[e];
-            if (!intid)
+            if (!atomic_load_explicit(&c->intid[e], RELAXED))
                 continue;
-            /* The last clear of a chunk frees it. */
+            /* The last clear of a chunk hands it to lpi_defer_free. */
             bool last = c->used == 1;
             its_unmap_event(its, dev, i << ITS_EV_SHIFT | e);
             if (last)
@@ -160,18 +202,23 @@ void its_dev_remove(struct vits_its *its, struct its_device *dev)
         }
     }
     delete_slot(&its->devs, dev->devid);
-    lpi_free(its->d, dev->dir, sizeof(*dev->dir) * dev->nr_dir);
-    lpi_free(its->d, dev, sizeof(*dev));
+    lpi_defer_free(its->d, dev->dir, sizeof(*dev->dir) * dev->nr_dir);
+    lpi_defer_free(its->d, dev, sizeof(*dev));
 }
 
 void its_dev_remove_all(struct vits_its *its)
 {
     struct its_devtab *t = &its->devs;
+    struct its_devarray *a = atomic_load_explicit(&t->arr, RELAXED);
+    if (!a)
+        return;
     /* A removal may shift a later slot into slot i, never into an emptied
      * earlier one, so one pass empties the table. */
-    for (uint32_t i = 0; i < t->cap; i++)
-        while (t->slots[i].dev)
-            its_dev_remove(its, t->slots[i].dev);
-    lpi_free(its->d, t->slots, sizeof(*t->slots) * t->cap);
-    *t = (struct its_devtab){0};
+    for (uint32_t i = 0; i < a->cap; i++) {
+        struct its_device *dev;
+        while ((dev = atomic_load_explicit(&a->slots[i].dev, RELAXED)))
+            its_dev_remove(its, dev);
+    }
+    atomic_store_explicit(&t->arr, NULL, memory_order_release);
+    lpi_defer_free(its->d, a, array_size(a->cap));
 }

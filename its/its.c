@@ -55,7 +55,7 @@ int vits_its_create(struct vits_domain *d, const struct vits_its_config *cfg, st
     int slot = -1;
     rc = 0;
     for (uint32_t i = 0; i < LPI_MAX_OWNERS; i++) {
-        struct vits_its *o = d->owners[i];
+        struct vits_its *o = atomic_load(&d->owners[i]);
         if (!o) {
             if (slot < 0)
                 slot = (int)i;
@@ -75,6 +75,10 @@ int vits_its_create(struct vits_domain *d, const struct vits_its_config *cfg, st
             its->coll = lpi_alloc(d, sizeof(*its->coll) * ncoll);
             its->batch = lpi_alloc(d, (size_t)cfg->max_batch * 32);
         }
+        if (its && its->coll && its->batch && pthread_mutex_init(&its->map_lock, NULL) != 0) {
+            lpi_free(d, its->batch, (size_t)cfg->max_batch * 32);
+            its->batch = NULL;
+        }
         if (!its || !its->coll || !its->batch) {
             if (its) {
                 lpi_free(d, its->coll, sizeof(*its->coll) * ncoll);
@@ -91,7 +95,9 @@ int vits_its_create(struct vits_domain *d, const struct vits_its_config *cfg, st
         its->slot = (uint8_t)slot;
         its->baser[ITS_BASER_DEVICES] = its_baser_sanitise(ITS_BASER_DEVICES, 0);
         its->baser[ITS_BASER_COLLECTIONS] = its_baser_sanitise(ITS_BASER_COLLECTIONS, 0);
-        d->owners[slot] = its;
+        atomic_store(&d->owners[slot], its);
+        if ((uint32_t)slot >= atomic_load(&d->owners_end))
+            atomic_store(&d->owners_end, (uint32_t)slot + 1);
         d->nr_owners++;
         *out = its;
     }
@@ -105,9 +111,14 @@ void vits_its_destroy(struct vits_its *its)
         return;
     struct vits_domain *d = its->d;
     pthread_mutex_lock(&d->lock);
+    its_routes_detach(its);
+    its_map_begin(its);
     its_dev_remove_all(its);
+    its_map_end(its);
+    lpi_reclaim(d);
+    pthread_mutex_destroy(&its->map_lock);
     /* Every LPI of this ITS belonged to one of its devices. */
-    d->owners[its->slot] = NULL;
+    atomic_store(&d->owners[its->slot], NULL);
     d->nr_owners--;
     lpi_free(d, its->coll, sizeof(*its->coll) << its->cfg.collection_id_bits);
     lpi_free(d, its->batch, (size_t)its->cfg.max_batch * 32);
@@ -121,26 +132,7 @@ int vits_its_signal_msi(struct vits_its *its, uint32_t devid, uint32_t eventid)
 {
     if (!its)
         return -EINVAL;
-    struct vits_domain *d = its->d;
-    int rc = 0;
-    pthread_mutex_lock(&d->lock);
-    if (!its->enabled)
-        goto out;
-    struct its_device *dev = its_dev_find(its, devid);
-    if (!dev || eventid >> dev->event_bits)
-        goto out;
-    uint32_t intid = its_event_get(dev, eventid);
-    if (!intid)
-        goto out;
-    struct lpi_irq *irq = lpi_find(d, intid);
-    /* The collection must still be mapped (MOVALL may have left the LPI
-     * targeting a vCPU while MAPC V=0 since unmapped its collection). */
-    if (!its->coll[irq->group].target)
-        goto out;
-    rc = lpi_set_pending(d, irq, intid);
-out:
-    pthread_mutex_unlock(&d->lock);
-    return rc;
+    return its_signal(its, devid, eventid);
 }
 
 int vits_its_last_error(const struct vits_its *its, struct vits_cmd_error *err, uint64_t *count)

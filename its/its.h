@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internal state of one ITS. Locking: see lpi/lpi.h; everything here is
- * protected by the domain's lock, and every its_* function needs it.
+ * Internal state of one ITS. Locking: see lpi/lpi.h. The registers, the
+ * queue, the collections' list heads and every writer-side counter are
+ * the writer's (domain lock). What MSI translation reads without that
+ * lock is atomic: enabled, map_seq, the device hash (its array pointer
+ * and slots), each device's event directory and chunks, and the
+ * collections' targets.
  */
 #ifndef VITS_ITS_H
 #define VITS_ITS_H
@@ -16,44 +20,50 @@
 #define ITS_EV_CHUNK (1u << ITS_EV_SHIFT)
 
 struct its_ev_chunk {
-    uint32_t used;
-    uint32_t intid[ITS_EV_CHUNK];
-};
-
-struct its_coll {
-    uint32_t target; /* target vCPU + 1; 0: unmapped */
-    uint32_t lpis;   /* head of the list of its LPIs (lpi_irq.glink) */
+    uint32_t used; /* writer-only */
+    atomic_uint intid[ITS_EV_CHUNK];
 };
 
 struct its_device {
-    uint32_t devid;
-    uint8_t event_bits; /* MAPD Size + 1: the ITT holds 2^event_bits events */
-    uint64_t itt_addr;
-    uint32_t nr_mapped; /* mapped events */
-    uint32_t nr_dir;    /* entries of dir: ceil(2^event_bits / 64) */
-    struct its_ev_chunk **dir;
+    uint32_t devid;     /* immutable */
+    uint8_t event_bits; /* immutable: MAPD Size + 1, the ITT holds 2^event_bits events */
+    uint64_t itt_addr;  /* immutable */
+    uint32_t nr_mapped; /* writer-only: mapped events */
+    uint32_t nr_dir;    /* immutable: entries of dir, ceil(2^event_bits / 64) */
+    _Atomic(struct its_ev_chunk *) *dir;
+};
+
+struct its_coll {
+    atomic_uint target; /* target vCPU + 1; 0: unmapped */
+    uint32_t lpis;      /* writer-only: head of its LPIs' list (lpi_irq.glink) */
 };
 
 /* Open-addressing hash of mapped devices by DeviceID (linear probing,
  * deletion by backward shift, so no tombstones). */
 struct its_devslot {
-    uint32_t devid;
-    struct its_device *dev; /* NULL: empty slot */
+    atomic_uint devid;
+    _Atomic(struct its_device *) dev; /* NULL: empty slot */
+};
+
+struct its_devarray {
+    uint32_t cap; /* power of two; immutable */
+    struct its_devslot slots[];
 };
 
 struct its_devtab {
-    uint32_t cap; /* power of two, or 0 */
-    uint32_t count;
-    struct its_devslot *slots;
+    _Atomic(struct its_devarray *) arr; /* NULL until the first device */
+    uint32_t count;                     /* writer-only */
 };
+
+struct vits_route;
 
 struct vits_its {
     struct vits_domain *d;
     struct vits_its_config cfg;
     uint8_t slot; /* index in d->owners, the owner tag of its LPIs */
 
-    /* registers */
-    bool enabled;
+    /* registers (writer) */
+    atomic_bool enabled; /* read by MSI translation */
     bool stalled;
     uint64_t cbaser;
     uint64_t cwriter; /* offset only */
@@ -61,19 +71,24 @@ struct vits_its {
     uint64_t baser[8];
 
     /* translation state */
+    pthread_mutex_t map_lock; /* writer, per mapping change; readers' fallback */
+    _Atomic uint64_t map_seq; /* odd while the device/event maps change */
     struct its_devtab devs;
-    uint32_t nr_events;
-    uint32_t nr_collections;
-    struct its_coll *coll; /* 2^collection_id_bits entries */
+    uint32_t nr_events;        /* writer-only */
+    uint32_t nr_collections;   /* writer-only */
+    struct its_coll *coll;     /* 2^collection_id_bits entries */
+    struct vits_route *routes; /* writer-only: live prepared routes */
 
-    /* command queue */
+    /* command queue (writer) */
     uint8_t *batch; /* cfg.max_batch commands */
     uint64_t commands;
     struct vits_cmd_error last_error;
     uint64_t errors;
 };
 
-/* ---- devices and events (its/devices.c) ---- */
+/* ---- devices and events (its/devices.c); writer unless said ---- */
+
+/* Lock-free lookup (reader, in a read-side section or under map_lock). */
 struct its_device *its_dev_find(const struct vits_its *its, uint32_t devid);
 /* Map a device (its ITT holds 2^event_bits events): 0 or -ENOMEM. */
 int its_dev_add(struct vits_its *its, uint32_t devid, uint8_t event_bits, uint64_t itt_addr,
@@ -82,19 +97,25 @@ int its_dev_add(struct vits_its *its, uint32_t devid, uint8_t event_bits, uint64
 void its_dev_remove(struct vits_its *its, struct its_device *dev);
 void its_dev_remove_all(struct vits_its *its);
 
+/* INTID of ev (in range) of dev, 0 if unmapped. Reader or writer. */
 static inline uint32_t its_event_get(const struct its_device *dev, uint32_t ev)
 {
-    const struct its_ev_chunk *c = dev->dir[ev >> ITS_EV_SHIFT];
-    return c ? c->intid[ev & (ITS_EV_CHUNK - 1)] : 0;
+    const struct its_ev_chunk *c =
+        atomic_load_explicit(&dev->dir[ev >> ITS_EV_SHIFT], memory_order_acquire);
+    return c ? atomic_load_explicit(&c->intid[ev & (ITS_EV_CHUNK - 1)], memory_order_relaxed) : 0;
 }
-
-/* Unmap an event's LPI (it must be mapped) and forget the ITTE. */
-void its_unmap_event(struct vits_its *its, struct its_device *dev, uint32_t ev);
 
 /* Record ev -> intid in dev's ITT (ev unmapped, in range): 0 or -ENOMEM. */
 int its_event_set(struct vits_its *its, struct its_device *dev, uint32_t ev, uint32_t intid);
 /* Forget ev's ITTE (the LPI itself is unmapped by the caller). */
 void its_event_clear(struct vits_its *its, struct its_device *dev, uint32_t ev);
+/* Unmap an event's LPI (it must be mapped) and forget the ITTE. */
+void its_unmap_event(struct vits_its *its, struct its_device *dev, uint32_t ev);
+
+/* Bracket a change to the device/event maps: takes map_lock and makes
+ * map_seq odd; the end makes it even and releases map_lock. Writer. */
+void its_map_begin(struct vits_its *its);
+void its_map_end(struct vits_its *its);
 
 /* ---- guest tables (its/tables.c) ---- */
 enum { ITS_BASER_DEVICES = 0, ITS_BASER_COLLECTIONS = 1 };
@@ -103,15 +124,21 @@ enum { ITS_BASER_DEVICES = 0, ITS_BASER_COLLECTIONS = 1 };
 bool its_table_has(struct vits_its *its, unsigned n, uint64_t id, const char *who);
 uint64_t its_baser_sanitise(unsigned n, uint64_t val);
 
-/* ---- command queue (its/queue.c) ---- */
+/* ---- command queue (its/queue.c); writer ---- */
 void its_process_queue(struct vits_its *its);
 uint64_t its_queue_size(const struct vits_its *its);
 
-/* ---- commands (its/commands.c) ---- */
+/* ---- commands (its/commands.c); writer ---- */
 /* Execute one decoded command: 0, a positive architected error number, or
  * a negative errno for a host failure. */
 int its_execute(struct vits_its *its, const uint64_t dw[4]);
 /* Name of command number cmd, or NULL for an unknown one. */
 const char *its_command_name(uint8_t cmd);
+
+/* ---- MSI translation (its/translate.c); no domain lock ---- */
+/* Make the LPI of (devid, eventid) pending: 1, or 0 when blocked. */
+int its_signal(struct vits_its *its, uint32_t devid, uint32_t eventid);
+/* Detach every route of an ITS being destroyed. Writer. */
+void its_routes_detach(struct vits_its *its);
 
 #endif /* VITS_ITS_H */

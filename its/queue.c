@@ -80,9 +80,18 @@ static bool run_one(struct vits_its *its, const uint8_t *raw, int rc)
     return true;
 }
 
+static void process(struct vits_its *its);
+
 void its_process_queue(struct vits_its *its)
 {
-    if (!its->enabled || !(its->cbaser & CBASER_VALID) || its->stalled)
+    process(its);
+    /* Free what the batch unlinked, once MSI readers are done with it. */
+    lpi_reclaim(its->d);
+}
+
+static void process(struct vits_its *its)
+{
+    if (!atomic_load(&its->enabled) || !(its->cbaser & CBASER_VALID) || its->stalled)
         return;
     struct vits_domain *d = its->d;
     uint64_t qsize = its_queue_size(its);

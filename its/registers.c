@@ -49,16 +49,16 @@ static uint64_t read_ctlr(struct vits_its *its, unsigned n)
     (void)n;
     /* Commands complete synchronously, so a disabled ITS has nothing in
      * flight and is quiescent. */
-    return its->enabled ? CTLR_ENABLED : CTLR_QUIESCENT;
+    return atomic_load(&its->enabled) ? CTLR_ENABLED : CTLR_QUIESCENT;
 }
 
 static void write_ctlr(struct vits_its *its, unsigned n, uint64_t val)
 {
     (void)n;
     bool enable = val & CTLR_ENABLED;
-    if (enable == its->enabled)
+    if (enable == atomic_load(&its->enabled))
         return;
-    its->enabled = enable;
+    atomic_store(&its->enabled, enable);
     lpi_log(its->d, VITS_LOG_INFO, "ITS at 0x%llx %s", (unsigned long long)its->cfg.base,
             enable ? "enabled" : "disabled");
     if (enable)
@@ -93,7 +93,7 @@ static uint64_t read_cbaser(struct vits_its *its, unsigned n)
 static void write_cbaser(struct vits_its *its, unsigned n, uint64_t val)
 {
     (void)n;
-    if (its->enabled) {
+    if (atomic_load(&its->enabled)) {
         /* UNPREDICTABLE while enabled: ignored, as KVM does. */
         lpi_log(its->d, VITS_LOG_GUEST, "GITS_CBASER written while the ITS is enabled; ignored");
         return;
@@ -144,7 +144,7 @@ static uint64_t read_baser(struct vits_its *its, unsigned n) { return its->baser
 
 static void write_baser(struct vits_its *its, unsigned n, uint64_t val)
 {
-    if (its->enabled) {
+    if (atomic_load(&its->enabled)) {
         lpi_log(its->d, VITS_LOG_GUEST, "GITS_BASER%u written while the ITS is enabled; ignored",
                 n);
         return;
@@ -240,9 +240,20 @@ int vits_its_mmio_write(struct vits_its *its, uint64_t offset, unsigned size, ui
     pthread_mutex_lock(&its->d->lock);
     if (offset == VITS_GITS_TRANSLATER)
         lpi_log(its->d, VITS_LOG_GUEST,
-                "GITS_TRANSLATER written without a DeviceID; use vits_its_signal_msi()");
+                "GITS_TRANSLATER written without a DeviceID; use vits_its_mmio_write_devid()");
     else if (r && width_ok(its, r, size) && r->write)
         r->write(its, n, lpi_reg_write(r->read(its, n), off, size, val));
     pthread_mutex_unlock(&its->d->lock);
+    return 0;
+}
+
+int vits_its_mmio_write_devid(struct vits_its *its, uint64_t offset, unsigned size, uint64_t val,
+                              uint32_t devid)
+{
+    if (!its || offset != VITS_GITS_TRANSLATER || (size != 2 && size != 4))
+        return vits_its_mmio_write(its, offset, size, val);
+    /* The EventID is the value written, zero-extended from 16 bits for a
+     * 2-byte write (as QEMU accepts). No domain lock: see translate.c. */
+    its_signal(its, devid, (uint32_t)(size == 2 ? val & 0xffff : val & 0xffffffff));
     return 0;
 }

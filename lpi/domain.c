@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* The LPI domain: creation, destruction, the allocation wrapper. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lpi.h"
 
 #define LPI_MAX_VCPUS 4096u
+#define SYNC_MEM_SIZE                                                                              \
+    (sizeof(struct lpi_spin) * LPI_STRIPES + sizeof(struct lpi_reader_slot) * LPI_READER_SLOTS + 63)
 
 unsigned vits_version(void)
 {
@@ -114,12 +117,20 @@ int vits_domain_create(const struct vits_domain_config *cfg, const struct vits_o
     d->nr_chunks = (1u << cfg->lpi_id_bits) >> LPI_CHUNK_SHIFT;
     d->chunks = lpi_alloc(d, sizeof(*d->chunks) * d->nr_chunks);
     d->rd = lpi_alloc(d, sizeof(*d->rd) * cfg->nr_vcpus);
-    if (!d->chunks || !d->rd || pthread_mutex_init(&d->lock, NULL) != 0) {
+    d->sync_mem = lpi_alloc(d, SYNC_MEM_SIZE);
+    d->limbo = lpi_alloc(d, sizeof(*d->limbo) * LPI_LIMBO);
+    if (!d->chunks || !d->rd || !d->sync_mem || !d->limbo ||
+        pthread_mutex_init(&d->lock, NULL) != 0) {
         lpi_free(d, d->chunks, sizeof(*d->chunks) * d->nr_chunks);
         lpi_free(d, d->rd, sizeof(*d->rd) * cfg->nr_vcpus);
+        lpi_free(d, d->sync_mem, SYNC_MEM_SIZE);
+        lpi_free(d, d->limbo, sizeof(*d->limbo) * LPI_LIMBO);
         lpi_free(d, d, sizeof(*d));
         return -ENOMEM;
     }
+    uintptr_t base = ((uintptr_t)d->sync_mem + 63) & ~(uintptr_t)63;
+    d->stripes = (struct lpi_spin *)base;
+    d->readers = (struct lpi_reader_slot *)(base + sizeof(struct lpi_spin) * LPI_STRIPES);
     d->rl.tokens_milli = (uint64_t)cfg->log_burst * 1000;
     *out = d;
     return 0;
@@ -130,12 +141,14 @@ int vits_domain_destroy(struct vits_domain *d)
     if (!d)
         return 0;
     pthread_mutex_lock(&d->lock);
-    uint32_t owners = d->nr_owners;
+    uint32_t busy = d->nr_owners + d->nr_routes;
     pthread_mutex_unlock(&d->lock);
-    if (owners)
+    if (busy)
         return -EBUSY;
     /* No ITS left, so no LPI is mapped and every chunk is gone. */
     pthread_mutex_destroy(&d->lock);
+    lpi_free(d, d->limbo, sizeof(*d->limbo) * LPI_LIMBO);
+    lpi_free(d, d->sync_mem, SYNC_MEM_SIZE);
     lpi_free(d, d->chunks, sizeof(*d->chunks) * d->nr_chunks);
     lpi_free(d, d->rd, sizeof(*d->rd) * d->cfg.nr_vcpus);
     lpi_free(d, d, sizeof(*d));

@@ -2,24 +2,57 @@
 /*
  * Internal interface of the LPI domain (lpi/), used by its/.
  *
- * Locking rules (the one place they are written down):
+ * Locking rules (the one place they are written down)
+ * ---------------------------------------------------
  *
- *   struct vits_domain.lock protects everything in this header and in
- *   its/its.h: the LPI records and their per-vCPU lists, the redistributor
- *   registers, and every ITS attached to the domain (registers, queue,
- *   devices, collections, error record). Every public entry point takes it
- *   once, at the top, and releases it before returning; nothing inside
- *   takes it again. Functions named lpi_* and its_* below assume it is
- *   held ("needs d->lock"). The ops callbacks are called with it held, so
- *   they must not call back into the library for the same domain.
+ * Writers. struct vits_domain.lock (a mutex) serialises everything that
+ * changes state: MMIO on any ITS frame or redistributor of the domain,
+ * command processing (held for a whole batch), ITS creation and
+ * destruction, pending-table sync. Functions below that say "writer"
+ * need it. The ops callbacks may run with it held, so they must not call
+ * back into the library for the same domain.
  *
- *   The only state read without the lock is the immutable configuration
- *   and the allocation counter (an atomic).
+ * LPI state. Each LPI record (its flags, vcpu, group, owner, priority)
+ * and the pointer to its chunk are guarded by a stripe lock, a spinlock
+ * chosen by the INTID's chunk (lpi_lock/lpi_unlock). Writers change a
+ * record only under its stripe lock; MSI delivery, vits_lpi_ack and
+ * vits_lpi_state read and change it under the stripe lock alone. The
+ * raise and retract callbacks are always called under the LPI's stripe
+ * lock, so for one LPI they are never concurrent and arrive in order;
+ * for different LPIs they may come from different threads at once. A
+ * chunk is freed under its stripe lock, after its pointer was cleared.
+ * The list links in a record (vlink, glink) and the list heads are
+ * writer-only and need no stripe lock.
+ *
+ * Translation. MSIs translate (DeviceID, EventID) -> INTID without the
+ * domain lock: an ITS's devices, their event chunks and the device hash
+ * are published with atomic stores, and a reader validates what it read
+ * against the ITS's map_seq, a sequence count that a writer makes odd
+ * for the duration of each change to them (under its->map_lock). The
+ * reader then takes the LPI's stripe lock and checks map_seq again, so
+ * the mapping it used still held when the LPI became pending. A reader
+ * that keeps losing the race takes its->map_lock, which a writer holds
+ * for one command at most, never for a batch.
+ *
+ * Reclamation. Memory a lock-free reader may still be reading (devices,
+ * event chunks, old hash arrays) is not freed at once: writers hand it to
+ * lpi_defer_free() and lpi_reclaim() frees it after a grace period, once
+ * every reader that entered before it was unlinked has left (a reader
+ * brackets its lookup with lpi_read_lock/lpi_read_unlock, two counters
+ * per reader slot, as in SRCU).
+ *
+ * Lock order: domain lock -> its->map_lock -> a stripe lock. Nothing is
+ * taken while a stripe lock is held; a reader in a read-side section
+ * never waits for the domain lock.
+ *
+ * Immutable after creation: the configuration, ops, opaque pointer,
+ * the chunk pointer array and the redistributor array themselves.
  */
 #ifndef VITS_LPI_H
 #define VITS_LPI_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -72,19 +105,40 @@ struct lpi_chunk {
     struct lpi_irq irq[LPI_CHUNK];
 };
 
-/* Redistributor LPI state of one vCPU. */
+/* Redistributor LPI state of one vCPU (writer-only but enabled). */
 struct lpi_redist {
     uint64_t propbaser;
-    uint64_t pendbaser; /* as written, PTZ included */
-    bool enabled;       /* GICR_CTLR.EnableLPIs */
-    uint32_t head;      /* first INTID of the LPIs targeting this vCPU */
-    uint32_t count;     /* number of them */
+    uint64_t pendbaser;  /* as written, PTZ included */
+    atomic_bool enabled; /* GICR_CTLR.EnableLPIs; read by MSI delivery */
+    uint32_t head;       /* first INTID of the LPIs targeting this vCPU */
+    uint32_t count;      /* number of them */
 };
 
 struct lpi_ratelimit {
     uint64_t last_ns;
     uint64_t tokens_milli; /* tokens x 1000 */
     uint64_t suppressed;
+};
+
+/* A spinlock on its own cache line. */
+struct lpi_spin {
+    _Alignas(64) atomic_uint locked;
+};
+
+#define LPI_STRIPES 256u
+/* Reader slots of the grace-period scheme; threads share them by index. */
+#define LPI_READER_SLOTS 64u
+
+struct lpi_reader_slot {
+    _Alignas(64) atomic_uint active[2]; /* readers in each epoch parity */
+};
+
+/* Most allocations awaiting a grace period before a reclaim is forced. */
+#define LPI_LIMBO 256u
+
+struct lpi_limbo {
+    void *p;
+    size_t size;
 };
 
 struct vits_its;
@@ -103,16 +157,66 @@ struct vits_domain {
     struct lpi_redist *rd; /* nr_vcpus entries */
     uint32_t untargeted_head;
 
-    struct vits_its *owners[LPI_MAX_OWNERS]; /* NULL: free slot */
-    uint32_t nr_owners;                      /* live ITSes */
+    /* ITSes by slot (NULL: free), read by vits_domain_signal_msi without
+     * the lock; owners_end is one past the highest slot ever used. */
+    _Atomic(struct vits_its *) owners[LPI_MAX_OWNERS];
+    atomic_uint owners_end;
+    uint32_t nr_owners; /* live ITSes; writer-only */
+    uint32_t nr_routes; /* live routes; writer-only */
 
     struct lpi_ratelimit rl;
+
+    /* Cache-line aligned arrays, carved from sync_mem (allocators only
+     * promise max_align_t alignment). */
+    void *sync_mem;
+    struct lpi_spin *stripes;        /* LPI_STRIPES */
+    struct lpi_reader_slot *readers; /* LPI_READER_SLOTS */
+    atomic_uint epoch;
+    struct lpi_limbo *limbo; /* LPI_LIMBO entries; writer-only */
+    size_t nr_limbo;
 };
 
 /* ---- allocation (lpi/domain.c); no lock needed ---- */
 void *lpi_alloc(struct vits_domain *d, size_t size); /* zeroed */
 void *lpi_realloc(struct vits_domain *d, void *p, size_t old_size, size_t new_size);
 void lpi_free(struct vits_domain *d, void *p, size_t size);
+
+/* ---- locks and reclamation (lpi/sync.c) ---- */
+
+static inline void lpi_spin_lock(struct lpi_spin *l)
+{
+    unsigned spins = 0;
+    while (atomic_exchange_explicit(&l->locked, 1, memory_order_acquire)) {
+        while (atomic_load_explicit(&l->locked, memory_order_relaxed))
+            if (++spins % 256 == 0)
+                sched_yield();
+    }
+}
+
+static inline void lpi_spin_unlock(struct lpi_spin *l)
+{
+    atomic_store_explicit(&l->locked, 0, memory_order_release);
+}
+
+/* The stripe lock that guards intid's record and chunk. */
+static inline void lpi_lock(struct vits_domain *d, uint32_t intid)
+{
+    lpi_spin_lock(&d->stripes[(intid >> LPI_CHUNK_SHIFT) & (LPI_STRIPES - 1)]);
+}
+
+static inline void lpi_unlock(struct vits_domain *d, uint32_t intid)
+{
+    lpi_spin_unlock(&d->stripes[(intid >> LPI_CHUNK_SHIFT) & (LPI_STRIPES - 1)]);
+}
+
+/* Enter / leave a read-side section; the token goes to the unlock. */
+unsigned lpi_read_lock(struct vits_domain *d);
+void lpi_read_unlock(struct vits_domain *d, unsigned token);
+/* Free p (size bytes) once no reader can hold it. Writer. */
+void lpi_defer_free(struct vits_domain *d, void *p, size_t size);
+/* Wait for a grace period and free what lpi_defer_free collected. Writer;
+ * must not hold a stripe lock or be in a read-side section. */
+void lpi_reclaim(struct vits_domain *d);
 
 /* ---- logging (lpi/log.c); needs d->lock for VITS_LOG_GUEST ---- */
 #if defined(__GNUC__)
@@ -142,9 +246,10 @@ static inline uint64_t lpi_bits(uint64_t v, unsigned hi, unsigned lo)
     return (v >> lo) & (hi - lo == 63 ? ~0ull : ((1ull << (hi - lo + 1)) - 1));
 }
 
-/* ---- LPI records (lpi/store.c); all need d->lock ---- */
+/* ---- LPI records (lpi/store.c) ---- */
 
-/* The record of a mapped INTID, or NULL. */
+/* The record of a mapped INTID, or NULL. The caller holds intid's stripe
+ * lock, or is the writer (only the writer changes what it returns). */
 static inline struct lpi_irq *lpi_find(struct vits_domain *d, uint32_t intid)
 {
     if (intid < LPI_FIRST)
@@ -163,10 +268,13 @@ static inline bool lpi_intid_valid(const struct vits_domain *d, uint64_t intid)
 }
 
 /*
- * Map intid for owner, in group (its number, and the head of its list,
- * which the owner keeps), targeting vcpu (or LPI_NO_VCPU), not pending,
- * and read its property byte. The INTID must be valid and unmapped.
- * Returns 0 or -ENOMEM.
+ * The functions below are for the writer; each takes the stripe lock of
+ * the LPIs it changes.
+ *
+ * lpi_map: map intid for owner, in group (its number, and the head of its
+ * list, which the owner keeps), targeting vcpu (or LPI_NO_VCPU), not
+ * pending, and read its property byte. The INTID must be valid and
+ * unmapped. Returns 0 or -ENOMEM.
  */
 int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group,
             uint32_t *group_head, uint16_t vcpu);
@@ -189,27 +297,37 @@ void lpi_retarget_group(struct vits_domain *d, uint32_t *group_head, uint16_t vc
 /* Re-target every LPI listed on vCPU from to vCPU to (MOVALL). */
 void lpi_retarget_all(struct vits_domain *d, uint16_t from, uint16_t to);
 
-/* ---- pending state and the injector (lpi/pending.c); need d->lock ---- */
+/* Make intid pending (INT). Returns 1 if pending now, 0 when blocked. */
+int lpi_set_pending(struct vits_domain *d, uint32_t intid);
+/* Remove intid's pending state (CLEAR). */
+void lpi_clear_pending(struct vits_domain *d, uint32_t intid);
+/* Re-read the property byte of intid (INV). */
+void lpi_refresh(struct vits_domain *d, uint32_t intid);
+/* Re-read the property of every LPI of the group list (INVALL). */
+void lpi_refresh_group(struct vits_domain *d, uint32_t *group_head);
+/* Raise or retract every LPI targeting vcpu to match its state. */
+void lpi_update_vcpu(struct vits_domain *d, uint16_t vcpu);
+
+/* ---- pending state and the injector (lpi/pending.c) ----
+ * The *_locked functions need intid's stripe lock. */
 
 /* Make intid pending (an MSI or INT). Returns 1 if pending now, 0 when
  * blocked (no target vCPU or LPIs disabled there). */
-int lpi_set_pending(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
-/* Remove the pending state (CLEAR). */
-void lpi_clear_pending(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
+int lpi_set_pending_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
 /* Raise or retract intid to match its state. */
-void lpi_update(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
+void lpi_update_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
 /* Retract without changing state (before a move). */
-void lpi_retract(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
+void lpi_retract_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
+/* Apply a property byte read from the table. */
+void lpi_apply_property_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid,
+                               uint8_t byte);
 
-/* ---- property cache (lpi/props.c); need d->lock ---- */
+/* ---- property table (lpi/props.c); writer ---- */
 
-/* Re-read the property byte of intid (INV, MAPTI). */
-void lpi_refresh(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid);
-/* Re-read the property of every LPI of the group list at group_head
- * (INVALL). */
-void lpi_refresh_group(struct vits_domain *d, uint32_t *group_head);
+/* The property byte of intid for an LPI targeting vcpu (0: disabled). */
+uint8_t lpi_read_property(struct vits_domain *d, uint16_t vcpu, uint32_t intid);
 
-/* ---- redistributors (lpi/redist.c); need d->lock ---- */
+/* ---- redistributors (lpi/redist.c); writer ---- */
 
 /* The vCPU whose RD_base physical address is addr (PTA = 1), or -1. */
 int lpi_vcpu_by_rdbase(const struct vits_domain *d, uint64_t addr);

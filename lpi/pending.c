@@ -4,9 +4,11 @@
  * embedder's raise callback) when it is pending, enabled in its cached
  * property, targets a vCPU, and that vCPU has EnableLPIs set; it stays
  * raised until the vGIC acknowledges it or vits retracts it because one
- * of those conditions stopped holding or it moved.
+ * of those conditions stopped holding, it moved, or its priority changed.
  *
- * Everything here but the public calls needs d->lock.
+ * Every function here runs under the LPI's stripe lock (the *_locked ones
+ * need it held; the public ones take it), which orders the raise and
+ * retract calls of one LPI.
  */
 #include <errno.h>
 
@@ -15,10 +17,11 @@
 static bool deliverable(const struct vits_domain *d, const struct lpi_irq *irq)
 {
     return (irq->flags & LPI_F_PENDING) && (irq->flags & LPI_F_ENABLED) &&
-           irq->vcpu != LPI_NO_VCPU && d->rd[irq->vcpu].enabled;
+           irq->vcpu != LPI_NO_VCPU &&
+           atomic_load_explicit(&d->rd[irq->vcpu].enabled, memory_order_relaxed);
 }
 
-void lpi_retract(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid)
+void lpi_retract_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid)
 {
     if (!(irq->flags & LPI_F_RAISED))
         return;
@@ -27,11 +30,10 @@ void lpi_retract(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid)
         d->ops->retract(d->opaque, irq->vcpu, intid);
 }
 
-void lpi_update(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid)
+void lpi_update_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid)
 {
-    bool want = deliverable(d, irq);
-    if (!want) {
-        lpi_retract(d, irq, intid);
+    if (!deliverable(d, irq)) {
+        lpi_retract_locked(d, irq, intid);
         return;
     }
     if (irq->flags & LPI_F_RAISED)
@@ -44,36 +46,47 @@ void lpi_update(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid)
                 intid, irq->vcpu, rc);
 }
 
-int lpi_set_pending(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid)
+int lpi_set_pending_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid)
 {
     /* An LPI without a target, or aimed at a redistributor with LPIs off,
      * is dropped: the ITS's write to that redistributor is UNPREDICTABLE
      * and KVM drops it too. */
-    if (irq->vcpu == LPI_NO_VCPU || !d->rd[irq->vcpu].enabled)
+    if (!irq || irq->vcpu == LPI_NO_VCPU ||
+        !atomic_load_explicit(&d->rd[irq->vcpu].enabled, memory_order_relaxed))
         return 0;
     irq->flags |= LPI_F_PENDING;
-    lpi_update(d, irq, intid);
+    lpi_update_locked(d, irq, intid);
     return 1;
 }
 
-void lpi_clear_pending(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid)
+void lpi_apply_property_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid,
+                               uint8_t byte)
 {
-    irq->flags &= (uint8_t)~LPI_F_PENDING;
-    lpi_retract(d, irq, intid);
+    uint8_t prio = byte & 0xfc;
+    if (prio != irq->priority)
+        lpi_retract_locked(d, irq, intid); /* re-raised below with its new priority */
+    irq->priority = prio;
+    if (byte & 1)
+        irq->flags |= LPI_F_ENABLED;
+    else
+        irq->flags &= (uint8_t)~LPI_F_ENABLED;
+    lpi_update_locked(d, irq, intid);
 }
 
 int vits_lpi_ack(struct vits_domain *d, uint32_t vcpu, uint32_t intid)
 {
     if (!d || vcpu >= d->cfg.nr_vcpus)
         return -EINVAL;
-    pthread_mutex_lock(&d->lock);
+    if (!lpi_intid_valid(d, intid))
+        return -ENOENT;
+    lpi_lock(d, intid);
     struct lpi_irq *irq = lpi_find(d, intid);
     int rc = -ENOENT;
     if (irq && (irq->flags & LPI_F_RAISED) && irq->vcpu == vcpu) {
         irq->flags &= (uint8_t) ~(LPI_F_RAISED | LPI_F_PENDING);
         rc = 0;
     }
-    pthread_mutex_unlock(&d->lock);
+    lpi_unlock(d, intid);
     return rc;
 }
 
@@ -81,7 +94,9 @@ int vits_lpi_state(struct vits_domain *d, uint32_t intid, uint32_t *vcpu)
 {
     if (!d)
         return -EINVAL;
-    pthread_mutex_lock(&d->lock);
+    if (!lpi_intid_valid(d, intid))
+        return -ENOENT;
+    lpi_lock(d, intid);
     struct lpi_irq *irq = lpi_find(d, intid);
     int rc = -ENOENT;
     if (irq) {
@@ -89,6 +104,6 @@ int vits_lpi_state(struct vits_domain *d, uint32_t intid, uint32_t *vcpu)
         if (vcpu)
             *vcpu = irq->vcpu == LPI_NO_VCPU ? UINT32_MAX : irq->vcpu;
     }
-    pthread_mutex_unlock(&d->lock);
+    lpi_unlock(d, intid);
     return rc;
 }

@@ -11,28 +11,27 @@
  * EnableLPIs set. IMPLEMENTATION DEFINED: guests give all redistributors
  * one table, so which one is used only matters to a guest that does not.
  *
- * Everything here needs d->lock.
+ * Writer only (d->lock held): the byte is read outside any stripe lock
+ * and applied with lpi_apply_property_locked().
  */
 #include "lpi.h"
 
 #define PROPBASER_IDBITS(v) ((unsigned)lpi_bits(v, 4, 0))
 #define PROPBASER_PA(v) (lpi_bits(v, 51, 12) << 12)
 
-static int property_vcpu(const struct vits_domain *d, const struct lpi_irq *irq)
+static int property_vcpu(const struct vits_domain *d, uint16_t vcpu)
 {
-    if (irq->vcpu != LPI_NO_VCPU)
-        return irq->vcpu;
+    if (vcpu != LPI_NO_VCPU)
+        return vcpu;
     for (uint32_t v = 0; v < d->cfg.nr_vcpus; v++)
-        if (d->rd[v].enabled)
+        if (atomic_load_explicit(&d->rd[v].enabled, memory_order_relaxed))
             return (int)v;
     return -1;
 }
 
-/* The property byte of intid, or 0 (disabled) when there is no table,
- * the INTID is beyond it, or reading fails. */
-static uint8_t read_property(struct vits_domain *d, const struct lpi_irq *irq, uint32_t intid)
+uint8_t lpi_read_property(struct vits_domain *d, uint16_t vcpu, uint32_t intid)
 {
-    int v = property_vcpu(d, irq);
+    int v = property_vcpu(d, vcpu);
     if (v < 0)
         return 0;
     uint64_t propbaser = d->rd[v].propbaser;
@@ -49,29 +48,4 @@ static uint8_t read_property(struct vits_domain *d, const struct lpi_irq *irq, u
         return 0;
     }
     return byte;
-}
-
-void lpi_refresh(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid)
-{
-    uint8_t byte = read_property(d, irq, intid);
-    uint8_t prio = byte & 0xfc;
-    bool enabled = byte & 1;
-    if (prio != irq->priority)
-        lpi_retract(d, irq, intid); /* re-raised below with its new priority */
-    irq->priority = prio;
-    if (enabled)
-        irq->flags |= LPI_F_ENABLED;
-    else
-        irq->flags &= (uint8_t)~LPI_F_ENABLED;
-    lpi_update(d, irq, intid);
-}
-
-void lpi_refresh_group(struct vits_domain *d, uint32_t *group_head)
-{
-    for (uint32_t intid = *group_head; intid;) {
-        struct lpi_irq *irq = lpi_find(d, intid);
-        uint32_t next = irq->glink.next;
-        lpi_refresh(d, irq, intid);
-        intid = next;
-    }
 }

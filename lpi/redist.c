@@ -62,6 +62,7 @@ static bool sync_block(struct vits_domain *d, uint16_t vcpu, uint8_t *buf, uint3
     for (uint32_t c = first >> LPI_CHUNK_SHIFT; c < (first + n) >> LPI_CHUNK_SHIFT; c++) {
         if (!d->chunks[c])
             continue;
+        lpi_lock(d, c << LPI_CHUNK_SHIFT);
         for (uint32_t i = 0; i < LPI_CHUNK; i++) {
             struct lpi_irq *irq = &d->chunks[c]->irq[i];
             if (!(irq->flags & LPI_F_MAPPED) || irq->vcpu != vcpu)
@@ -79,6 +80,7 @@ static bool sync_block(struct vits_domain *d, uint16_t vcpu, uint8_t *buf, uint3
                 changed |= *byte != old;
             }
         }
+        lpi_unlock(d, c << LPI_CHUNK_SHIFT);
     }
     return changed;
 }
@@ -137,26 +139,14 @@ int vits_domain_sync_pending(struct vits_domain *d)
     return first;
 }
 
-/* Raise or retract every LPI targeting vcpu to match its state. */
-static void update_vcpu(struct vits_domain *d, uint16_t vcpu)
-{
-    uint32_t intid = d->rd[vcpu].head;
-    while (intid) {
-        struct lpi_irq *irq = lpi_find(d, intid);
-        uint32_t next = irq->vlink.next;
-        lpi_update(d, irq, intid);
-        intid = next;
-    }
-}
-
 static void write_ctlr(struct vits_domain *d, uint16_t vcpu, uint64_t val)
 {
     struct lpi_redist *rd = &d->rd[vcpu];
     bool enable = val & CTLR_ENABLE_LPIS;
-    if (enable == rd->enabled)
+    if (enable == atomic_load(&rd->enabled))
         return;
     if (enable) {
-        rd->enabled = true;
+        atomic_store(&rd->enabled, true);
         if (!(rd->pendbaser & PENDBASER_PTZ))
             lpi_load_pending(d, vcpu);
         rd->pendbaser &= ~PENDBASER_PTZ;
@@ -166,10 +156,10 @@ static void write_ctlr(struct vits_domain *d, uint16_t vcpu, uint64_t val)
          * pending state is written back and stays pending, the vCPU's
          * raised LPIs are retracted, and re-enabling reads the table. */
         lpi_store_pending(d, vcpu);
-        rd->enabled = false;
+        atomic_store(&rd->enabled, false);
         lpi_log(d, VITS_LOG_INFO, "vCPU %u: LPIs disabled", vcpu);
     }
-    update_vcpu(d, vcpu);
+    lpi_update_vcpu(d, vcpu);
 }
 
 static uint64_t typer(const struct vits_domain *d, uint32_t vcpu)
@@ -219,7 +209,7 @@ int vits_gicr_mmio_read(struct vits_domain *d, uint32_t vcpu, uint64_t offset, u
     switch (reg) {
     case GICR_CTLR:
         if (size == 4)
-            *val = rd->enabled ? CTLR_ENABLE_LPIS : 0;
+            *val = atomic_load(&rd->enabled) ? CTLR_ENABLE_LPIS : 0;
         else
             lpi_log(d, VITS_LOG_GUEST, "vCPU %u: 64-bit read of GICR_CTLR reads as zero", vcpu);
         break;
@@ -260,7 +250,7 @@ int vits_gicr_mmio_write(struct vits_domain *d, uint32_t vcpu, uint64_t offset, 
         break; /* read-only */
     case GICR_PROPBASER:
     case GICR_PENDBASER:
-        if (rd->enabled) {
+        if (atomic_load(&rd->enabled)) {
             /* Frozen while EnableLPIs is set (UNPREDICTABLE: ignored). */
             lpi_log(d, VITS_LOG_GUEST, "vCPU %u: GICR_%s written with LPIs enabled; ignored", vcpu,
                     reg == GICR_PROPBASER ? "PROPBASER" : "PENDBASER");

@@ -10,7 +10,8 @@
  * redistributor holds; the group lists make MAPC and INVALL cost what the
  * collection holds, whatever MOVALL did in between.
  *
- * Everything here needs d->lock.
+ * Everything here is for the writer (d->lock held); each change to a
+ * record is made under its stripe lock.
  */
 #include <errno.h>
 
@@ -72,18 +73,25 @@ int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group
             uint32_t *group_head, uint16_t vcpu)
 {
     uint32_t c = intid >> LPI_CHUNK_SHIFT;
+    struct lpi_chunk *fresh = NULL;
     if (!d->chunks[c]) {
-        d->chunks[c] = lpi_alloc(d, sizeof(struct lpi_chunk));
-        if (!d->chunks[c])
+        /* Allocate outside the stripe lock; only the writer installs. */
+        fresh = lpi_alloc(d, sizeof(struct lpi_chunk));
+        if (!fresh)
             return -ENOMEM;
     }
+    uint8_t byte = lpi_read_property(d, vcpu, intid);
+    lpi_lock(d, intid);
+    if (fresh)
+        d->chunks[c] = fresh;
     d->chunks[c]->used++;
     struct lpi_irq *irq = slot(d, intid);
     *irq = (struct lpi_irq){.vcpu = vcpu, .group = group, .owner = owner, .flags = LPI_F_MAPPED};
     vcpu_add(d, intid, vcpu);
     list_add(d, group_head, intid, false);
+    lpi_apply_property_locked(d, irq, intid, byte);
+    lpi_unlock(d, intid);
     d->mapped++;
-    lpi_refresh(d, irq, intid);
     return 0;
 }
 
@@ -92,16 +100,22 @@ void lpi_unmap(struct vits_domain *d, uint32_t intid, uint32_t *group_head)
     struct lpi_irq *irq = lpi_find(d, intid);
     if (!irq)
         return;
-    lpi_retract(d, irq, intid);
+    uint32_t c = intid >> LPI_CHUNK_SHIFT;
+    struct lpi_chunk *gone = NULL;
+    lpi_lock(d, intid);
+    lpi_retract_locked(d, irq, intid);
     vcpu_del(d, intid, irq->vcpu);
     list_del(d, group_head, intid, false);
     *irq = (struct lpi_irq){0};
-    d->mapped--;
-    uint32_t c = intid >> LPI_CHUNK_SHIFT;
     if (--d->chunks[c]->used == 0) {
-        lpi_free(d, d->chunks[c], sizeof(struct lpi_chunk));
+        gone = d->chunks[c];
         d->chunks[c] = NULL;
     }
+    lpi_unlock(d, intid);
+    /* Readers reach a chunk only under its stripe lock, which they take
+     * after the pointer was cleared: it can go at once. */
+    lpi_free(d, gone, sizeof(*gone));
+    d->mapped--;
 }
 
 void lpi_regroup(struct vits_domain *d, uint32_t intid, uint32_t *from_head, uint16_t group,
@@ -111,7 +125,9 @@ void lpi_regroup(struct vits_domain *d, uint32_t intid, uint32_t *from_head, uin
     if (!irq)
         return;
     list_del(d, from_head, intid, false);
+    lpi_lock(d, intid);
     irq->group = group;
+    lpi_unlock(d, intid);
     list_add(d, to_head, intid, false);
 }
 
@@ -120,11 +136,13 @@ void lpi_retarget(struct vits_domain *d, uint32_t intid, uint16_t vcpu)
     struct lpi_irq *irq = lpi_find(d, intid);
     if (!irq || irq->vcpu == vcpu)
         return;
-    lpi_retract(d, irq, intid);
     vcpu_del(d, intid, irq->vcpu);
+    lpi_lock(d, intid);
+    lpi_retract_locked(d, irq, intid);
     irq->vcpu = vcpu;
+    lpi_update_locked(d, irq, intid);
+    lpi_unlock(d, intid);
     vcpu_add(d, intid, vcpu);
-    lpi_update(d, irq, intid);
 }
 
 void lpi_retarget_group(struct vits_domain *d, uint32_t *group_head, uint16_t vcpu)
@@ -142,5 +160,46 @@ void lpi_retarget_all(struct vits_domain *d, uint16_t from, uint16_t to)
         uint32_t next = slot(d, intid)->vlink.next;
         lpi_retarget(d, intid, to);
         intid = next;
+    }
+}
+
+int lpi_set_pending(struct vits_domain *d, uint32_t intid)
+{
+    lpi_lock(d, intid);
+    int rc = lpi_set_pending_locked(d, lpi_find(d, intid), intid);
+    lpi_unlock(d, intid);
+    return rc;
+}
+
+void lpi_clear_pending(struct vits_domain *d, uint32_t intid)
+{
+    lpi_lock(d, intid);
+    struct lpi_irq *irq = lpi_find(d, intid);
+    irq->flags &= (uint8_t)~LPI_F_PENDING;
+    lpi_retract_locked(d, irq, intid);
+    lpi_unlock(d, intid);
+}
+
+void lpi_refresh(struct vits_domain *d, uint32_t intid)
+{
+    struct lpi_irq *irq = lpi_find(d, intid);
+    uint8_t byte = lpi_read_property(d, irq->vcpu, intid);
+    lpi_lock(d, intid);
+    lpi_apply_property_locked(d, irq, intid, byte);
+    lpi_unlock(d, intid);
+}
+
+void lpi_refresh_group(struct vits_domain *d, uint32_t *group_head)
+{
+    for (uint32_t intid = *group_head; intid; intid = slot(d, intid)->glink.next)
+        lpi_refresh(d, intid);
+}
+
+void lpi_update_vcpu(struct vits_domain *d, uint16_t vcpu)
+{
+    for (uint32_t intid = *vcpu_head(d, vcpu); intid; intid = slot(d, intid)->vlink.next) {
+        lpi_lock(d, intid);
+        lpi_update_locked(d, slot(d, intid), intid);
+        lpi_unlock(d, intid);
     }
 }
