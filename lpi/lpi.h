@@ -70,7 +70,6 @@
 
 /* lpi_irq.flags */
 enum {
-    LPI_F_MAPPED = 1u << 0,  /* an ITTE maps this INTID */
     LPI_F_ENABLED = 1u << 1, /* cached property: enable bit */
     LPI_F_PENDING = 1u << 2, /* pending on its vCPU */
     LPI_F_RAISED = 1u << 3,  /* handed to the injector on vcpu, not acked */
@@ -96,8 +95,8 @@ struct lpi_irq {
     uint16_t group;        /* owner's grouping tag: the ITS's collection ID */
     uint8_t owner;         /* owner's number: the ITS slot in the domain */
     uint8_t priority;      /* cached property: priority (byte & 0xfc) */
-    uint8_t flags;         /* LPI_F_* */
-    uint8_t pad;           /* kept zero */
+    uint8_t flags;         /* LPI_F_*: MSI delivery and acks change these */
+    uint8_t mapped;        /* an ITTE maps this INTID; only the writer changes it */
 };
 
 struct lpi_chunk {
@@ -258,7 +257,7 @@ static inline struct lpi_irq *lpi_find(struct vits_domain *d, uint32_t intid)
     if (c >= d->nr_chunks || !d->chunks[c])
         return NULL;
     struct lpi_irq *irq = &d->chunks[c]->irq[intid & (LPI_CHUNK - 1)];
-    return (irq->flags & LPI_F_MAPPED) ? irq : NULL;
+    return irq->mapped ? irq : NULL;
 }
 
 /* Whether intid is in the domain's LPI range. */

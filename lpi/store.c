@@ -86,7 +86,7 @@ int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group
         d->chunks[c] = fresh;
     d->chunks[c]->used++;
     struct lpi_irq *irq = slot(d, intid);
-    *irq = (struct lpi_irq){.vcpu = vcpu, .group = group, .owner = owner, .flags = LPI_F_MAPPED};
+    *irq = (struct lpi_irq){.vcpu = vcpu, .group = group, .owner = owner, .mapped = 1};
     vcpu_add(d, intid, vcpu);
     list_add(d, group_head, intid, false);
     lpi_apply_property_locked(d, irq, intid, byte);

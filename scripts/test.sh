@@ -2,8 +2,9 @@
 # Build and run the whole test suite:
 #  1. gcc, warnings as errors, every test (including the packaging test);
 #  2. clang with ASan and UBSan, every test;
-#  3. the example embedding under both;
-#  4. clang-format check of every C file.
+#  3. clang with TSan, every test (the concurrency tests are the point);
+#  4. the example embedding under each;
+#  5. clang-format check of every C file.
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -21,6 +22,13 @@ cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j "$jobs"
 ./build-asan/examples/vits-example >/dev/null
+
+echo "== clang TSan build + tests"
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+    -DVITS_SANITIZE=thread >/dev/null
+cmake --build build-tsan -j "$jobs"
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    ctest --test-dir build-tsan --output-on-failure -j "$jobs"
 
 echo "== clang-format"
 files=$(git ls-files '*.c' '*.h' 2>/dev/null || find include its lpi tests examples -name '*.[ch]')
