@@ -134,9 +134,10 @@ static int lookup_routed(const struct cmd_ctx *c, struct lpi_irq **irq, uint32_t
     if (rc)
         return rc;
     *irq = lpi_find(c->its->d, *intid);
-    if (coll_target(c->its, (*irq)->group) < 0) {
+    uint16_t group = lpi_cold(c->its->d, *intid)->group;
+    if (coll_target(c->its, group) < 0) {
         GUEST(c, "%s: device 0x%x event %u: collection %u is not mapped", c->who, cmd_devid(c->dw),
-              cmd_eventid(c->dw), (*irq)->group);
+              cmd_eventid(c->dw), group);
         return err(cmd_num(c->dw), EE_NO_COLL);
     }
     return 0;
@@ -337,7 +338,8 @@ static int do_movi(const struct cmd_ctx *c)
         GUEST(c, "MOVI: collection %u is not mapped", icid);
         return VITS_E_MOVI_UNMAPPED_COLLECTION;
     }
-    lpi_regroup(its->d, intid, &its->coll[irq->group].lpis, icid, &its->coll[icid].lpis);
+    lpi_regroup(its->d, intid, &its->coll[lpi_cold(its->d, intid)->group].lpis, icid,
+                &its->coll[icid].lpis);
     lpi_retarget(its->d, intid, (uint16_t)target);
     return 0;
 }

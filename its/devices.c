@@ -43,6 +43,11 @@ void its_map_end(struct vits_its *its)
     pthread_mutex_unlock(&its->map_lock);
 }
 
+static size_t device_size(uint32_t nr_dir)
+{
+    return sizeof(struct its_device) + sizeof(_Atomic(struct its_ev_chunk *)) * nr_dir;
+}
+
 static size_t array_size(uint32_t cap)
 {
     return sizeof(struct its_devarray) + sizeof(struct its_devslot) * cap;
@@ -105,18 +110,14 @@ int its_dev_add(struct vits_its *its, uint32_t devid, uint8_t event_bits, uint64
             return rc;
         a = atomic_load_explicit(&t->arr, RELAXED);
     }
-    struct its_device *dev = lpi_alloc(its->d, sizeof(*dev));
+    uint32_t nr_dir = (uint32_t)(((1ull << event_bits) + ITS_EV_CHUNK - 1) >> ITS_EV_SHIFT);
+    struct its_device *dev = lpi_alloc(its->d, device_size(nr_dir));
     if (!dev)
         return -ENOMEM;
     dev->devid = devid;
     dev->event_bits = event_bits;
     dev->itt_addr = itt_addr;
-    dev->nr_dir = (uint32_t)(((1ull << event_bits) + ITS_EV_CHUNK - 1) >> ITS_EV_SHIFT);
-    dev->dir = lpi_alloc(its->d, sizeof(*dev->dir) * dev->nr_dir);
-    if (!dev->dir) {
-        lpi_free(its->d, dev, sizeof(*dev));
-        return -ENOMEM;
-    }
+    dev->nr_dir = nr_dir;
     insert_slot(a, devid, dev);
     t->count++;
     *out = dev;
@@ -182,8 +183,7 @@ void its_event_clear(struct vits_its *its, struct its_device *dev, uint32_t ev)
 void its_unmap_event(struct vits_its *its, struct its_device *dev, uint32_t ev)
 {
     uint32_t intid = its_event_get(dev, ev);
-    struct lpi_irq *irq = lpi_find(its->d, intid);
-    lpi_unmap(its->d, intid, &its->coll[irq->group].lpis);
+    lpi_unmap(its->d, intid, &its->coll[lpi_cold(its->d, intid)->group].lpis);
     its_event_clear(its, dev, ev);
 }
 
@@ -202,8 +202,7 @@ void its_dev_remove(struct vits_its *its, struct its_device *dev)
         }
     }
     delete_slot(&its->devs, dev->devid);
-    lpi_defer_free(its->d, dev->dir, sizeof(*dev->dir) * dev->nr_dir);
-    lpi_defer_free(its->d, dev, sizeof(*dev));
+    lpi_defer_free(its->d, dev, device_size(dev->nr_dir));
 }
 
 void its_dev_remove_all(struct vits_its *its)

@@ -32,16 +32,15 @@ struct vits_route {
     struct vits_route *next, *prev; /* the ITS's list (writer) */
 };
 
-/* Deliver intid for its: needs intid's stripe lock. The LPI must still
- * belong to this ITS, and its collection be mapped. */
+/*
+ * Deliver intid for its: needs intid's stripe lock, and map_seq checked
+ * under it, so intid is still the LPI of this ITS's ITTE. An LPI whose
+ * collection is unmapped has no target vCPU (MAPC V=0 re-targets every
+ * LPI of the collection), so the hot record says all there is to know.
+ */
 static int deliver_locked(struct vits_its *its, uint32_t intid)
 {
-    struct lpi_irq *irq = lpi_find(its->d, intid);
-    if (!irq || irq->owner != its->slot)
-        return 0;
-    if (!atomic_load_explicit(&its->coll[irq->group].target, memory_order_relaxed))
-        return 0;
-    return lpi_set_pending_locked(its->d, irq, intid);
+    return lpi_set_pending_locked(its->d, lpi_find(its->d, intid), intid);
 }
 
 /* (devid, eventid) -> INTID, 0 if unmapped. Reader. */

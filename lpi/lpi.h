@@ -21,7 +21,7 @@
  * lock, so for one LPI they are never concurrent and arrive in order;
  * for different LPIs they may come from different threads at once. A
  * chunk is freed under its stripe lock, after its pointer was cleared.
- * The list links in a record (vlink, glink) and the list heads are
+ * The cold part of a record (struct lpi_cold) and the list heads are
  * writer-only and need no stripe lock.
  *
  * Translation. MSIs translate (DeviceID, EventID) -> INTID without the
@@ -70,6 +70,7 @@
 
 /* lpi_irq.flags */
 enum {
+    LPI_F_MAPPED = 1u << 0,  /* an ITTE maps this INTID; only the writer changes it */
     LPI_F_ENABLED = 1u << 1, /* cached property: enable bit */
     LPI_F_PENDING = 1u << 2, /* pending on its vCPU */
     LPI_F_RAISED = 1u << 3,  /* handed to the injector on vcpu, not acked */
@@ -83,26 +84,48 @@ struct lpi_link {
 };
 
 /*
- * The state of one mapped LPI: 24 bytes. Each record is on two lists: that
- * of the vCPU it targets (or the domain's "no target" list), for MOVALL
- * and EnableLPIs changes; and its group's (its ITS collection's, whose
- * head the owner keeps), for MAPC and INVALL.
+ * The state of one mapped LPI, in two parts. The hot part (4 bytes) is
+ * all that MSI delivery and acknowledges touch, so the hot parts of a
+ * million LPIs fit in 4 MiB of cache. The cold part is the writer's: the
+ * owner and group (the ITS and its collection ID), and the links of the
+ * two lists each record is on: that of the vCPU it targets (or the
+ * domain's "no target" list), for MOVALL and EnableLPIs changes, and its
+ * group's (whose head the owner keeps), for MAPC and INVALL.
+ *
+ * flags is atomic because the writer reads LPI_F_MAPPED without the
+ * stripe lock while MSI delivery changes the other bits under it; every
+ * change is made under the stripe lock.
  */
 struct lpi_irq {
+    uint16_t vcpu;         /* target redistributor, or LPI_NO_VCPU */
+    uint8_t priority;      /* cached property: priority (byte & 0xfc) */
+    _Atomic uint8_t flags; /* LPI_F_* */
+};
+
+struct lpi_cold {
     struct lpi_link vlink; /* the target vCPU's list */
     struct lpi_link glink; /* the group's list */
-    uint16_t vcpu;         /* target redistributor, or LPI_NO_VCPU */
     uint16_t group;        /* owner's grouping tag: the ITS's collection ID */
     uint8_t owner;         /* owner's number: the ITS slot in the domain */
-    uint8_t priority;      /* cached property: priority (byte & 0xfc) */
-    uint8_t flags;         /* LPI_F_*: MSI delivery and acks change these */
-    uint8_t mapped;        /* an ITTE maps this INTID; only the writer changes it */
 };
 
 struct lpi_chunk {
     uint32_t used; /* mapped records in this chunk */
     struct lpi_irq irq[LPI_CHUNK];
+    struct lpi_cold cold[LPI_CHUNK]; /* writer-only */
 };
+
+static inline uint8_t lpi_flags(const struct lpi_irq *irq)
+{
+    return atomic_load_explicit(&irq->flags, memory_order_relaxed);
+}
+
+/* Set and clear flag bits: needs the stripe lock. */
+static inline void lpi_flags_change(struct lpi_irq *irq, uint8_t set, uint8_t clear)
+{
+    atomic_store_explicit(&irq->flags, (uint8_t)((lpi_flags(irq) | set) & ~clear),
+                          memory_order_relaxed);
+}
 
 /* Redistributor LPI state of one vCPU (writer-only but enabled). */
 struct lpi_redist {
@@ -257,7 +280,13 @@ static inline struct lpi_irq *lpi_find(struct vits_domain *d, uint32_t intid)
     if (c >= d->nr_chunks || !d->chunks[c])
         return NULL;
     struct lpi_irq *irq = &d->chunks[c]->irq[intid & (LPI_CHUNK - 1)];
-    return irq->mapped ? irq : NULL;
+    return (lpi_flags(irq) & LPI_F_MAPPED) ? irq : NULL;
+}
+
+/* The cold part of a mapped INTID's record. Writer. */
+static inline struct lpi_cold *lpi_cold(struct vits_domain *d, uint32_t intid)
+{
+    return &d->chunks[intid >> LPI_CHUNK_SHIFT]->cold[intid & (LPI_CHUNK - 1)];
 }
 
 /* Whether intid is in the domain's LPI range. */

@@ -16,16 +16,16 @@
 
 static bool deliverable(const struct vits_domain *d, const struct lpi_irq *irq)
 {
-    return (irq->flags & LPI_F_PENDING) && (irq->flags & LPI_F_ENABLED) &&
-           irq->vcpu != LPI_NO_VCPU &&
+    uint8_t f = lpi_flags(irq);
+    return (f & LPI_F_PENDING) && (f & LPI_F_ENABLED) && irq->vcpu != LPI_NO_VCPU &&
            atomic_load_explicit(&d->rd[irq->vcpu].enabled, memory_order_relaxed);
 }
 
 void lpi_retract_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid)
 {
-    if (!(irq->flags & LPI_F_RAISED))
+    if (!(lpi_flags(irq) & LPI_F_RAISED))
         return;
-    irq->flags &= (uint8_t)~LPI_F_RAISED;
+    lpi_flags_change(irq, 0, LPI_F_RAISED);
     if (d->ops->retract)
         d->ops->retract(d->opaque, irq->vcpu, intid);
 }
@@ -36,11 +36,11 @@ void lpi_update_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t inti
         lpi_retract_locked(d, irq, intid);
         return;
     }
-    if (irq->flags & LPI_F_RAISED)
+    if (lpi_flags(irq) & LPI_F_RAISED)
         return;
     int rc = d->ops->raise(d->opaque, irq->vcpu, intid, irq->priority);
     if (rc == 0)
-        irq->flags |= LPI_F_RAISED;
+        lpi_flags_change(irq, LPI_F_RAISED, 0);
     else
         lpi_log(d, VITS_LOG_ERROR, "raise of LPI %u on vCPU %u failed (%d); it stays pending",
                 intid, irq->vcpu, rc);
@@ -54,7 +54,11 @@ int lpi_set_pending_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t 
     if (!irq || irq->vcpu == LPI_NO_VCPU ||
         !atomic_load_explicit(&d->rd[irq->vcpu].enabled, memory_order_relaxed))
         return 0;
-    irq->flags |= LPI_F_PENDING;
+    uint8_t f = lpi_flags(irq);
+    if (f & LPI_F_RAISED)
+        return 1; /* coalesced: pending and with the vGIC already */
+    if (!(f & LPI_F_PENDING))
+        lpi_flags_change(irq, LPI_F_PENDING, 0);
     lpi_update_locked(d, irq, intid);
     return 1;
 }
@@ -67,9 +71,9 @@ void lpi_apply_property_locked(struct vits_domain *d, struct lpi_irq *irq, uint3
         lpi_retract_locked(d, irq, intid); /* re-raised below with its new priority */
     irq->priority = prio;
     if (byte & 1)
-        irq->flags |= LPI_F_ENABLED;
+        lpi_flags_change(irq, LPI_F_ENABLED, 0);
     else
-        irq->flags &= (uint8_t)~LPI_F_ENABLED;
+        lpi_flags_change(irq, 0, LPI_F_ENABLED);
     lpi_update_locked(d, irq, intid);
 }
 
@@ -82,8 +86,8 @@ int vits_lpi_ack(struct vits_domain *d, uint32_t vcpu, uint32_t intid)
     lpi_lock(d, intid);
     struct lpi_irq *irq = lpi_find(d, intid);
     int rc = -ENOENT;
-    if (irq && (irq->flags & LPI_F_RAISED) && irq->vcpu == vcpu) {
-        irq->flags &= (uint8_t) ~(LPI_F_RAISED | LPI_F_PENDING);
+    if (irq && (lpi_flags(irq) & LPI_F_RAISED) && irq->vcpu == vcpu) {
+        lpi_flags_change(irq, 0, LPI_F_RAISED | LPI_F_PENDING);
         rc = 0;
     }
     lpi_unlock(d, intid);
@@ -100,7 +104,7 @@ int vits_lpi_state(struct vits_domain *d, uint32_t intid, uint32_t *vcpu)
     struct lpi_irq *irq = lpi_find(d, intid);
     int rc = -ENOENT;
     if (irq) {
-        rc = (irq->flags & LPI_F_PENDING) ? 1 : 0;
+        rc = (lpi_flags(irq) & LPI_F_PENDING) ? 1 : 0;
         if (vcpu)
             *vcpu = irq->vcpu == LPI_NO_VCPU ? UINT32_MAX : irq->vcpu;
     }

@@ -65,18 +65,18 @@ static bool sync_block(struct vits_domain *d, uint16_t vcpu, uint8_t *buf, uint3
         lpi_lock(d, c << LPI_CHUNK_SHIFT);
         for (uint32_t i = 0; i < LPI_CHUNK; i++) {
             struct lpi_irq *irq = &d->chunks[c]->irq[i];
-            if (!irq->mapped || irq->vcpu != vcpu)
+            if (!(lpi_flags(irq) & LPI_F_MAPPED) || irq->vcpu != vcpu)
                 continue;
             uint32_t bit = (c << LPI_CHUNK_SHIFT | i) - first;
             uint8_t mask = (uint8_t)(1u << (bit % 8));
             uint8_t *byte = &buf[bit / 8];
             if (!store) {
                 if (*byte & mask)
-                    irq->flags |= LPI_F_PENDING;
+                    lpi_flags_change(irq, LPI_F_PENDING, 0);
             } else {
                 uint8_t old = *byte;
-                *byte =
-                    (irq->flags & LPI_F_PENDING) ? (uint8_t)(old | mask) : (uint8_t)(old & ~mask);
+                *byte = (lpi_flags(irq) & LPI_F_PENDING) ? (uint8_t)(old | mask)
+                                                         : (uint8_t)(old & ~mask);
                 changed |= *byte != old;
             }
         }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * LPI records: one 24-byte record per mapped INTID, kept in chunks of 64
+ * LPI records: 24 bytes per mapped INTID (4 hot, 20 cold), kept
+ * in chunks of 64
  * consecutive INTIDs that exist only while one of them is mapped, so host
  * memory follows what the guest mapped, not the size of the LPI space.
  *
@@ -22,31 +23,32 @@ static struct lpi_irq *slot(struct vits_domain *d, uint32_t intid)
     return &d->chunks[intid >> LPI_CHUNK_SHIFT]->irq[intid & (LPI_CHUNK - 1)];
 }
 
-/* The links of irq in its vCPU list (vcpu_list) or its group list. */
-static struct lpi_link *link_of(struct lpi_irq *irq, bool vcpu_list)
+/* The links of intid in its vCPU list (vcpu_list) or its group list. */
+static struct lpi_link *link_of(struct vits_domain *d, uint32_t intid, bool vcpu_list)
 {
-    return vcpu_list ? &irq->vlink : &irq->glink;
+    struct lpi_cold *c = lpi_cold(d, intid);
+    return vcpu_list ? &c->vlink : &c->glink;
 }
 
 static void list_add(struct vits_domain *d, uint32_t *head, uint32_t intid, bool vcpu_list)
 {
-    struct lpi_link *l = link_of(slot(d, intid), vcpu_list);
+    struct lpi_link *l = link_of(d, intid, vcpu_list);
     l->prev = 0;
     l->next = *head;
     if (*head)
-        link_of(slot(d, *head), vcpu_list)->prev = intid;
+        link_of(d, *head, vcpu_list)->prev = intid;
     *head = intid;
 }
 
 static void list_del(struct vits_domain *d, uint32_t *head, uint32_t intid, bool vcpu_list)
 {
-    struct lpi_link *l = link_of(slot(d, intid), vcpu_list);
+    struct lpi_link *l = link_of(d, intid, vcpu_list);
     if (l->prev)
-        link_of(slot(d, l->prev), vcpu_list)->next = l->next;
+        link_of(d, l->prev, vcpu_list)->next = l->next;
     else
         *head = l->next;
     if (l->next)
-        link_of(slot(d, l->next), vcpu_list)->prev = l->prev;
+        link_of(d, l->next, vcpu_list)->prev = l->prev;
     l->prev = l->next = 0;
 }
 
@@ -86,7 +88,10 @@ int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group
         d->chunks[c] = fresh;
     d->chunks[c]->used++;
     struct lpi_irq *irq = slot(d, intid);
-    *irq = (struct lpi_irq){.vcpu = vcpu, .group = group, .owner = owner, .mapped = 1};
+    irq->vcpu = vcpu;
+    irq->priority = 0;
+    atomic_store_explicit(&irq->flags, LPI_F_MAPPED, memory_order_relaxed);
+    *lpi_cold(d, intid) = (struct lpi_cold){.group = group, .owner = owner};
     vcpu_add(d, intid, vcpu);
     list_add(d, group_head, intid, false);
     lpi_apply_property_locked(d, irq, intid, byte);
@@ -106,7 +111,9 @@ void lpi_unmap(struct vits_domain *d, uint32_t intid, uint32_t *group_head)
     lpi_retract_locked(d, irq, intid);
     vcpu_del(d, intid, irq->vcpu);
     list_del(d, group_head, intid, false);
-    *irq = (struct lpi_irq){0};
+    irq->vcpu = 0;
+    irq->priority = 0;
+    atomic_store_explicit(&irq->flags, 0, memory_order_relaxed);
     if (--d->chunks[c]->used == 0) {
         gone = d->chunks[c];
         d->chunks[c] = NULL;
@@ -125,9 +132,7 @@ void lpi_regroup(struct vits_domain *d, uint32_t intid, uint32_t *from_head, uin
     if (!irq)
         return;
     list_del(d, from_head, intid, false);
-    lpi_lock(d, intid);
-    irq->group = group;
-    lpi_unlock(d, intid);
+    lpi_cold(d, intid)->group = group;
     list_add(d, to_head, intid, false);
 }
 
@@ -147,7 +152,7 @@ void lpi_retarget(struct vits_domain *d, uint32_t intid, uint16_t vcpu)
 
 void lpi_retarget_group(struct vits_domain *d, uint32_t *group_head, uint16_t vcpu)
 {
-    for (uint32_t intid = *group_head; intid; intid = slot(d, intid)->glink.next)
+    for (uint32_t intid = *group_head; intid; intid = link_of(d, intid, false)->next)
         lpi_retarget(d, intid, vcpu);
 }
 
@@ -157,7 +162,7 @@ void lpi_retarget_all(struct vits_domain *d, uint16_t from, uint16_t to)
         return;
     uint32_t intid = *vcpu_head(d, from);
     while (intid) {
-        uint32_t next = slot(d, intid)->vlink.next;
+        uint32_t next = link_of(d, intid, true)->next;
         lpi_retarget(d, intid, to);
         intid = next;
     }
@@ -175,7 +180,7 @@ void lpi_clear_pending(struct vits_domain *d, uint32_t intid)
 {
     lpi_lock(d, intid);
     struct lpi_irq *irq = lpi_find(d, intid);
-    irq->flags &= (uint8_t)~LPI_F_PENDING;
+    lpi_flags_change(irq, 0, LPI_F_PENDING);
     lpi_retract_locked(d, irq, intid);
     lpi_unlock(d, intid);
 }
@@ -191,13 +196,13 @@ void lpi_refresh(struct vits_domain *d, uint32_t intid)
 
 void lpi_refresh_group(struct vits_domain *d, uint32_t *group_head)
 {
-    for (uint32_t intid = *group_head; intid; intid = slot(d, intid)->glink.next)
+    for (uint32_t intid = *group_head; intid; intid = link_of(d, intid, false)->next)
         lpi_refresh(d, intid);
 }
 
 void lpi_update_vcpu(struct vits_domain *d, uint16_t vcpu)
 {
-    for (uint32_t intid = *vcpu_head(d, vcpu); intid; intid = slot(d, intid)->vlink.next) {
+    for (uint32_t intid = *vcpu_head(d, vcpu); intid; intid = link_of(d, intid, true)->next) {
         lpi_lock(d, intid);
         lpi_update_locked(d, slot(d, intid), intid);
         lpi_unlock(d, intid);

@@ -1,0 +1,703 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vits-bench: how fast vits translates MSIs and processes commands, and
+ * how much host memory its state takes. Prints a table, and with --json a
+ * last line holding one JSON object. Every figure is the median of
+ * several repetitions (--reps).
+ *
+ * An "MSI" below is one MSI that makes a non-pending LPI pending and
+ * raises it, followed by the vGIC's acknowledge of it: the whole life of
+ * an LPI, so that every repetition takes the same path. The floor
+ * (floor_ns_1m) does the same two steps with no ITS at all: a plain array
+ * maps (DeviceID, EventID) straight to (vCPU, INTID), an atomic sets the
+ * pending bit and another clears it.
+ *
+ * Guest memory is one flat buffer reached with memcpy.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vits.h"
+
+#define RAM_BASE 0x40000000ull
+#define RAM_SIZE (96ull << 20)
+#define PROP (RAM_BASE) /* 2 MiB: 21 INTID bits */
+#define PEND(v) (RAM_BASE + (4ull << 20) + (uint64_t)(v) * (256u << 10))
+#define DEVTAB (RAM_BASE + (8ull << 20)) /* 64 KiB pages */
+#define COLLTAB (RAM_BASE + (9ull << 20))
+#define QUEUE (RAM_BASE + (10ull << 20)) /* 1 MiB: 32768 commands */
+#define ITS_BASE 0x08080000ull
+#define NVCPU 8u
+#define QCMDS 32767u
+#define LPI_BITS 21u
+#define BIG_DEVS 4096u
+#define BIG_EVS 256u
+#define BIG (BIG_DEVS * BIG_EVS)
+
+struct bench {
+    uint8_t *ram;
+    struct vits_domain *d;
+    struct vits_its *its;
+    uint64_t cwriter;
+};
+
+static int rd(void *o, uint64_t gpa, void *buf, size_t len)
+{
+    struct bench *b = o;
+    if (gpa < RAM_BASE || gpa - RAM_BASE > RAM_SIZE || len > RAM_SIZE - (gpa - RAM_BASE))
+        return -EFAULT;
+    memcpy(buf, b->ram + (gpa - RAM_BASE), len);
+    return 0;
+}
+
+static int wr(void *o, uint64_t gpa, const void *buf, size_t len)
+{
+    struct bench *b = o;
+    if (gpa < RAM_BASE || gpa - RAM_BASE > RAM_SIZE || len > RAM_SIZE - (gpa - RAM_BASE))
+        return -EFAULT;
+    memcpy(b->ram + (gpa - RAM_BASE), buf, len);
+    return 0;
+}
+
+/* The vGIC here only has to accept the LPI; acknowledges tell whether it
+ * was raised. */
+static int raise_lpi(void *o, uint32_t vcpu, uint32_t intid, uint8_t prio)
+{
+    (void)o, (void)vcpu, (void)intid, (void)prio;
+    return 0;
+}
+
+static const struct vits_ops ops = {
+    .version = VITS_OPS_VERSION, .read_mem = rd, .write_mem = wr, .raise = raise_lpi};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void die(const char *what, int rc)
+{
+    fprintf(stderr, "vits-bench: %s: %s\n", what, vits_strerror(rc));
+    exit(1);
+}
+
+static void check(int rc, const char *what)
+{
+    if (rc < 0)
+        die(what, rc);
+}
+
+static void put64(struct bench *b, uint64_t gpa, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        b->ram[gpa - RAM_BASE + (uint64_t)i] = (uint8_t)(v >> (8 * i));
+}
+
+/* ---- the guest: a queue of commands ---- */
+
+static void queue(struct bench *b, uint64_t d0, uint64_t d1, uint64_t d2, uint64_t d3)
+{
+    uint64_t at = QUEUE + b->cwriter;
+    put64(b, at, d0);
+    put64(b, at + 8, d1);
+    put64(b, at + 16, d2);
+    put64(b, at + 24, d3);
+    b->cwriter = (b->cwriter + 32) % ((uint64_t)(QCMDS + 1) * 32);
+}
+
+static void kick(struct bench *b)
+{
+    check(vits_its_mmio_write(b->its, 0x88, 8, b->cwriter), "CWRITER");
+}
+
+static uint64_t errors(struct bench *b)
+{
+    uint64_t n = 0;
+    vits_its_last_error(b->its, NULL, &n);
+    return n;
+}
+
+static void mapd(struct bench *b, uint32_t dev, uint32_t bits)
+{
+    queue(b, 0x08 | (uint64_t)dev << 32, bits - 1, 1ull << 63 | (RAM_BASE + (64ull << 20)), 0);
+}
+
+static void mapti(struct bench *b, uint32_t dev, uint32_t ev, uint32_t intid, uint16_t icid)
+{
+    queue(b, 0x0a | (uint64_t)dev << 32, ev | (uint64_t)intid << 32, icid, 0);
+}
+
+static void dev_ev(struct bench *b, uint8_t cmd, uint32_t dev, uint32_t ev)
+{
+    queue(b, cmd | (uint64_t)dev << 32, ev, 0, 0);
+}
+
+/* Queue commands with emit(i) for i in [0, n), in batches the queue holds,
+ * and return the seconds spent processing them. */
+static double run_commands(struct bench *b, uint32_t n, void (*emit)(struct bench *, uint32_t))
+{
+    double t = 0;
+    for (uint32_t done = 0; done < n;) {
+        uint32_t batch = n - done < QCMDS ? n - done : QCMDS;
+        for (uint32_t i = 0; i < batch; i++)
+            emit(b, done + i);
+        double t0 = now();
+        kick(b);
+        t += now() - t0;
+        done += batch;
+    }
+    if (errors(b)) {
+        struct vits_cmd_error e;
+        vits_its_last_error(b->its, &e, NULL);
+        fprintf(stderr, "vits-bench: command %016" PRIx64 " failed: %s (0x%06x)\n", e.cmd[0],
+                vits_strerror(e.code ? (int)e.code : e.host_errno), e.code);
+        exit(1);
+    }
+    return t;
+}
+
+static struct bench *vm_new(void)
+{
+    struct bench *b = calloc(1, sizeof(*b));
+    if (!b || !(b->ram = calloc(1, RAM_SIZE)))
+        die("allocating guest RAM", -ENOMEM);
+    struct vits_domain_config dc;
+    vits_domain_config_init(&dc, NVCPU);
+    dc.lpi_id_bits = LPI_BITS;
+    check(vits_domain_create(&dc, &ops, b, &b->d), "vits_domain_create");
+    struct vits_its_config ic;
+    vits_its_config_init(&ic);
+    ic.base = ITS_BASE;
+    ic.max_devices = 1u << 16;
+    ic.max_events = 1u << LPI_BITS;
+    ic.max_collections = 64;
+    check(vits_its_create(b->d, &ic, &b->its), "vits_its_create");
+    /* every LPI priority 0xa0, enabled; 21 ID bits; pending tables */
+    memset(b->ram + (PROP - RAM_BASE), 0xa3, (1u << LPI_BITS) - 8192);
+    for (uint32_t v = 0; v < NVCPU; v++) {
+        check(vits_gicr_mmio_write(b->d, v, 0x70, 8, PROP | (LPI_BITS - 1)), "PROPBASER");
+        check(vits_gicr_mmio_write(b->d, v, 0x78, 8, PEND(v) | 1ull << 62), "PENDBASER");
+        check(vits_gicr_mmio_write(b->d, v, 0x0, 4, 1), "EnableLPIs");
+    }
+    check(vits_its_mmio_write(b->its, 0x100, 8, 1ull << 63 | DEVTAB | 2u << 8 | 7), "BASER0");
+    check(vits_its_mmio_write(b->its, 0x108, 8, 1ull << 63 | COLLTAB | 2u << 8), "BASER1");
+    check(vits_its_mmio_write(b->its, 0x80, 8, 1ull << 63 | QUEUE | 255), "CBASER");
+    check(vits_its_mmio_write(b->its, 0x0, 4, 1), "GITS_CTLR");
+    for (uint64_t c = 0; c < 64; c++) /* collection c -> vCPU c % 8 */
+        queue(b, 0x09, 0, 1ull << 63 | (c % NVCPU) << 16 | c, 0);
+    kick(b);
+    return b;
+}
+
+static void vm_free(struct bench *b)
+{
+    vits_its_destroy(b->its);
+    check(vits_domain_destroy(b->d), "vits_domain_destroy");
+    free(b->ram);
+    free(b);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int reps = 5;
+static bool quick;
+
+/* ---- MSIs, single thread ---- */
+
+struct msi_set {
+    uint32_t n;
+    uint32_t *dev, *ev, *intid, *vcpu; /* in the (random) order they are hit */
+    struct vits_route **route;
+};
+
+enum msi_kind { MSI_KVM, MSI_ROUTE };
+
+/* One pass: every MSI of the set, each acknowledged. ns per MSI. */
+static double msi_pass(struct bench *b, struct msi_set *s, enum msi_kind kind, uint32_t rounds)
+{
+    uint64_t delivered = 0;
+    struct vits_msi m = {.address = ITS_BASE + VITS_GITS_TRANSLATER, .flags = VITS_MSI_VALID_DEVID};
+    double t0 = now();
+    for (uint32_t r = 0; r < rounds; r++) {
+        for (uint32_t i = 0; i < s->n; i++) {
+            if (kind == MSI_KVM) {
+                m.devid = s->dev[i];
+                m.data = s->ev[i];
+                vits_domain_signal_msi(b->d, &m);
+            } else {
+                vits_route_fire(s->route[i]);
+            }
+            delivered += vits_lpi_ack(b->d, s->vcpu[i], s->intid[i]) == 0;
+        }
+    }
+    double t = now() - t0;
+    if (delivered != (uint64_t)s->n * rounds)
+        die("an MSI was not delivered", -EIO);
+    return t * 1e9 / ((double)s->n * rounds);
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static void set_alloc(struct msi_set *s, uint32_t n, bool routes)
+{
+    s->n = n;
+    s->dev = malloc(n * sizeof(uint32_t));
+    s->ev = malloc(n * sizeof(uint32_t));
+    s->intid = malloc(n * sizeof(uint32_t));
+    s->vcpu = malloc(n * sizeof(uint32_t));
+    s->route = routes ? calloc(n, sizeof(*s->route)) : NULL;
+    if (!s->dev || !s->ev || !s->intid || !s->vcpu || (routes && !s->route))
+        die("allocating the MSI set", -ENOMEM);
+}
+
+static void set_free(struct msi_set *s)
+{
+    for (uint32_t i = 0; s->route && i < s->n; i++)
+        vits_route_destroy(s->route[i]);
+    free(s->dev), free(s->ev), free(s->intid), free(s->vcpu), free(s->route);
+}
+
+static void emit_big_mapd(struct bench *b, uint32_t i) { mapd(b, i, 8); }
+
+static void emit_big_mapti(struct bench *b, uint32_t i)
+{
+    uint32_t dev = i / BIG_EVS, ev = i % BIG_EVS;
+    mapti(b, dev, ev, 8192 + i, (uint16_t)(i % 64));
+}
+
+struct results {
+    double msi_ns_1, route_ns_1, msi_ns_1m, route_ns_1m, floor_ns_1m;
+    double bytes_per_event, bytes_per_device;
+    double int_ns, mapti_ns, mapd_ns, movi_ns, inv_ns;
+    double invall_small_ns, invall_large_ns, invall_10k_ns, movall_small_ns, movall_10k_ns;
+    double msi_per_s_1t, msi_per_s_2t, msi_speedup_2t, msi_per_s_churn;
+};
+
+static void bench_msi_one(struct results *res)
+{
+    struct bench *b = vm_new();
+    mapd(b, 1, 1);
+    mapti(b, 1, 0, 8192, 3);
+    kick(b);
+    struct msi_set s;
+    set_alloc(&s, 1, true);
+    s.dev[0] = 1, s.ev[0] = 0, s.intid[0] = 8192, s.vcpu[0] = 3;
+    check(vits_route_create(b->its, 1, 0, &s.route[0]), "vits_route_create");
+    uint32_t rounds = quick ? 200000 : 2000000;
+    double kvm[16], route[16];
+    for (int r = 0; r < reps; r++) {
+        kvm[r] = msi_pass(b, &s, MSI_KVM, rounds);
+        route[r] = msi_pass(b, &s, MSI_ROUTE, rounds);
+    }
+    res->msi_ns_1 = median(kvm, reps);
+    res->route_ns_1 = median(route, reps);
+    set_free(&s);
+    vm_free(b);
+}
+
+/* The floor: the same random sequence through a plain array. */
+struct floor_entry {
+    uint16_t vcpu;
+    uint32_t intid;
+};
+
+static double floor_pass(const struct msi_set *s, const struct floor_entry *map,
+                         _Atomic uint64_t *pending)
+{
+    double t0 = now();
+    for (uint32_t i = 0; i < s->n; i++) {
+        const struct floor_entry *f = &map[s->dev[i] * BIG_EVS + s->ev[i]];
+        atomic_fetch_or_explicit(&pending[f->intid / 64], 1ull << (f->intid % 64),
+                                 memory_order_acq_rel);
+        atomic_fetch_and_explicit(&pending[f->intid / 64], ~(1ull << (f->intid % 64)),
+                                  memory_order_acq_rel);
+    }
+    return (now() - t0) * 1e9 / s->n;
+}
+
+static void bench_msi_big(struct results *res)
+{
+    struct bench *b = vm_new();
+    size_t m0 = vits_domain_memory(b->d);
+    run_commands(b, BIG_DEVS, emit_big_mapd);
+    size_t m1 = vits_domain_memory(b->d);
+    run_commands(b, BIG, emit_big_mapti);
+    size_t m2 = vits_domain_memory(b->d);
+    res->bytes_per_device = (double)(m1 - m0) / BIG_DEVS;
+    res->bytes_per_event = (double)(m2 - m1) / BIG;
+
+    struct msi_set s;
+    set_alloc(&s, BIG, true);
+    for (uint32_t i = 0; i < BIG; i++)
+        s.dev[i] = i; /* shuffled below */
+    for (uint32_t i = BIG - 1; i > 0; i--) {
+        uint32_t j = (uint32_t)(rng() % (i + 1)), t = s.dev[i];
+        s.dev[i] = s.dev[j], s.dev[j] = t;
+    }
+    struct floor_entry *map = malloc(BIG * sizeof(*map));
+    _Atomic uint64_t *pending = calloc((8192 + BIG) / 64 + 1, sizeof(*pending));
+    if (!map || !pending)
+        die("allocating the floor", -ENOMEM);
+    for (uint32_t i = 0; i < BIG; i++) {
+        uint32_t k = s.dev[i];
+        s.dev[i] = k / BIG_EVS;
+        s.ev[i] = k % BIG_EVS;
+        s.intid[i] = 8192 + k;
+        s.vcpu[i] = (k % 64) % NVCPU;
+        map[k] = (struct floor_entry){(uint16_t)s.vcpu[i], s.intid[i]};
+        check(vits_route_create(b->its, s.dev[i], s.ev[i], &s.route[i]), "vits_route_create");
+    }
+    uint32_t rounds = quick ? 1 : 2;
+    double kvm[16], route[16], fl[16];
+    for (int r = 0; r < reps; r++) {
+        kvm[r] = msi_pass(b, &s, MSI_KVM, rounds);
+        route[r] = msi_pass(b, &s, MSI_ROUTE, rounds);
+        fl[r] = floor_pass(&s, map, pending);
+    }
+    res->msi_ns_1m = median(kvm, reps);
+    res->route_ns_1m = median(route, reps);
+    res->floor_ns_1m = median(fl, reps);
+    free(map);
+    free(pending);
+    set_free(&s);
+    vm_free(b);
+}
+
+/* ---- commands ---- */
+
+#define CMD_N 100000u
+#define COLL_LPIS 10000u
+
+/* 10,000 LPIs on device 1 (14-bit ITT), collection 0 (vCPU 0). */
+static void emit_int(struct bench *b, uint32_t i) { dev_ev(b, 0x03, 1, i % COLL_LPIS); }
+
+static void emit_inv(struct bench *b, uint32_t i) { dev_ev(b, 0x0c, 1, i % COLL_LPIS); }
+
+static void emit_movi(struct bench *b, uint32_t i)
+{
+    /* alternate collections 0 and 9 (vCPU 0 and 1) */
+    queue(b, 0x01 | 1ull << 32, i % COLL_LPIS, (i / COLL_LPIS) % 2 ? 0 : 9, 0);
+}
+
+static uint32_t fresh_dev;
+
+static void emit_mapd(struct bench *b, uint32_t i) { mapd(b, fresh_dev + i, 5); }
+
+static void emit_mapti(struct bench *b, uint32_t i)
+{
+    /* device 2 (16-bit ITT): new events and LPIs from 20000 */
+    mapti(b, 2, i, 20000 + i, 1);
+}
+
+static uint16_t invall_icid;
+
+static void emit_invall(struct bench *b, uint32_t i)
+{
+    (void)i;
+    queue(b, 0x0d, 0, invall_icid, 0);
+}
+
+static uint32_t movall_from, movall_to;
+
+static void emit_movall(struct bench *b, uint32_t i)
+{
+    uint64_t a = i % 2 ? movall_to : movall_from, c = i % 2 ? movall_from : movall_to;
+    queue(b, 0x0e, 0, a << 16, c << 16);
+}
+
+static void ack_all(struct bench *b, uint32_t dev_first_intid, uint32_t n, uint32_t vcpu)
+{
+    for (uint32_t i = 0; i < n; i++)
+        vits_lpi_ack(b->d, vcpu, dev_first_intid + i);
+}
+
+static void bench_commands(struct results *res)
+{
+    double v_int[16], v_inv[16], v_movi[16], v_mapd[16], v_mapti[16];
+    double v_is[16], v_il[16], v_i10[16], v_ms[16], v_m10[16];
+    uint32_t n = quick ? CMD_N / 10 : CMD_N;
+    for (int r = 0; r < reps; r++) {
+        struct bench *b = vm_new();
+        mapd(b, 1, 14);
+        kick(b);
+        for (uint32_t e = 0; e < COLL_LPIS; e++)
+            mapti(b, 1, e, 8192 + e, 0);
+        kick(b);
+        /* INT: each raises its LPI (acknowledged between batches) */
+        v_int[r] = run_commands(b, COLL_LPIS, emit_int) * 1e9 / COLL_LPIS;
+        ack_all(b, 8192, COLL_LPIS, 0);
+        v_inv[r] = run_commands(b, n, emit_inv) * 1e9 / n;
+        /* INVALL of the 10,000-LPI collection 0 */
+        invall_icid = 0;
+        v_i10[r] = run_commands(b, 200, emit_invall) * 1e9 / 200;
+        /* MOVALL of the 10,000 LPIs between vCPUs 0 and 1 (and back) */
+        movall_from = 0, movall_to = 1;
+        v_m10[r] = run_commands(b, 200, emit_movall) * 1e9 / 200;
+        v_movi[r] = run_commands(b, n, emit_movi) * 1e9 / n;
+        fresh_dev = 1000;
+        v_mapd[r] =
+            run_commands(b, n > 30000 ? 30000 : n, emit_mapd) * 1e9 / (n > 30000 ? 30000 : n);
+        mapd(b, 2, 16);
+        kick(b);
+        v_mapti[r] = run_commands(b, 60000, emit_mapti) * 1e9 / 60000;
+        vm_free(b);
+
+        /* 10 LPIs in collection 5 (vCPU 5) while 100,000 LPIs sit in
+         * collection 13, on the same vCPU; then INVALL of those 100,000.
+         * 10 more LPIs in collection 6 (vCPU 6) for MOVALL. */
+        b = vm_new();
+        mapd(b, 1, 5);
+        mapd(b, 2, 16);
+        mapd(b, 3, 16);
+        kick(b);
+        for (uint32_t e = 0; e < 20; e++)
+            mapti(b, 1, e, 8192 + e, e < 10 ? 5 : 6);
+        kick(b);
+        for (uint32_t e = 0; e < 100000; e++) {
+            mapti(b, e < 65536 ? 2 : 3, e % 65536, 9000 + e, 13);
+            if (e % QCMDS == QCMDS - 1)
+                kick(b);
+        }
+        kick(b);
+        if (errors(b))
+            die("setting up INVALL", -EIO);
+        invall_icid = 5;
+        v_is[r] = run_commands(b, 10000, emit_invall) * 1e9 / 10000;
+        invall_icid = 13;
+        v_il[r] = run_commands(b, 20, emit_invall) * 1e9 / 20;
+        /* MOVALL between vCPUs 6 and 7: 10 LPIs, while vCPU 5 holds
+         * 100,010 */
+        movall_from = 6, movall_to = 7;
+        v_ms[r] = run_commands(b, 10000, emit_movall) * 1e9 / 10000;
+        vm_free(b);
+    }
+    res->int_ns = median(v_int, reps);
+    res->inv_ns = median(v_inv, reps);
+    res->movi_ns = median(v_movi, reps);
+    res->mapd_ns = median(v_mapd, reps);
+    res->mapti_ns = median(v_mapti, reps);
+    res->invall_10k_ns = median(v_i10, reps);
+    res->movall_10k_ns = median(v_m10, reps);
+    res->invall_small_ns = median(v_is, reps);
+    res->invall_large_ns = median(v_il, reps);
+    res->movall_small_ns = median(v_ms, reps);
+}
+
+/* ---- MSIs from threads ---- */
+
+#define THREAD_DEVS 64u
+#define THREAD_EVS 64u
+
+struct injector {
+    struct bench *b;
+    uint32_t first_dev, vcpu;
+    atomic_bool *stop;
+    uint64_t msis;
+    pthread_t tid;
+};
+
+/* Device d's events map LPIs 8192 + d * 64 + e, on collection
+ * first_dev / THREAD_DEVS: one vCPU per thread. */
+static void *inject(void *arg)
+{
+    struct injector *in = arg;
+    struct vits_msi m = {.address = ITS_BASE + VITS_GITS_TRANSLATER, .flags = VITS_MSI_VALID_DEVID};
+    uint64_t n = 0, x = 0x2545f4914f6cdd1dull ^ in->first_dev;
+    while (!atomic_load_explicit(in->stop, memory_order_relaxed)) {
+        for (int k = 0; k < 256; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            uint32_t d = in->first_dev + (uint32_t)(x % THREAD_DEVS);
+            uint32_t e = (uint32_t)(x >> 32) % THREAD_EVS;
+            m.devid = d;
+            m.data = e;
+            vits_domain_signal_msi(in->b->d, &m);
+            vits_lpi_ack(in->b->d, in->vcpu, 8192 + d * THREAD_EVS + e);
+        }
+        n += 256;
+    }
+    in->msis = n;
+    return NULL;
+}
+
+static atomic_bool churn_stop;
+
+static void *churn(void *arg)
+{
+    struct bench *b = arg;
+    uint32_t i = 0;
+    while (!atomic_load_explicit(&churn_stop, memory_order_relaxed)) {
+        /* MOVI device 200's events between collections 4 and 12 (vCPU 4),
+         * and INT them: commands that touch LPIs the injectors do not */
+        for (uint32_t k = 0; k < 256; k++, i++) {
+            queue(b, 0x01 | 200ull << 32, i % 64, i / 64 % 2 ? 4 : 12, 0);
+            dev_ev(b, 0x03, 200, i % 64);
+        }
+        kick(b);
+        for (uint32_t e = 0; e < 64; e++)
+            vits_lpi_ack(b->d, 4, 8192 + 200 * THREAD_EVS + e);
+    }
+    return NULL;
+}
+
+static double run_threads(struct bench *b, unsigned nthreads, bool with_churn, double secs)
+{
+    atomic_bool stop = false;
+    struct injector in[2];
+    pthread_t ch;
+    atomic_store(&churn_stop, false);
+    if (with_churn && pthread_create(&ch, NULL, churn, b))
+        die("pthread_create", -EAGAIN);
+    for (unsigned i = 0; i < nthreads; i++) {
+        in[i] = (struct injector){b, i * THREAD_DEVS, i, &stop, 0, 0};
+        if (pthread_create(&in[i].tid, NULL, inject, &in[i]))
+            die("pthread_create", -EAGAIN);
+    }
+    double t0 = now();
+    struct timespec ts = {(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)};
+    nanosleep(&ts, NULL);
+    atomic_store(&stop, true);
+    uint64_t total = 0;
+    for (unsigned i = 0; i < nthreads; i++) {
+        pthread_join(in[i].tid, NULL);
+        total += in[i].msis;
+    }
+    double t = now() - t0;
+    atomic_store(&churn_stop, true);
+    if (with_churn)
+        pthread_join(ch, NULL);
+    return (double)total / t;
+}
+
+static void bench_threads(struct results *res)
+{
+    struct bench *b = vm_new();
+    /* thread i: devices i*64 .. i*64+63, collection i (vCPU i) */
+    for (uint32_t d = 0; d < 2 * THREAD_DEVS; d++) {
+        mapd(b, d, 6);
+        for (uint32_t e = 0; e < THREAD_EVS; e++)
+            mapti(b, d, e, 8192 + d * THREAD_EVS + e, (uint16_t)(d / THREAD_DEVS));
+        kick(b);
+    }
+    mapd(b, 200, 6);
+    for (uint32_t e = 0; e < 64; e++)
+        mapti(b, 200, e, 8192 + 200 * THREAD_EVS + e, 4);
+    kick(b);
+    if (errors(b))
+        die("setting up threads", -EIO);
+    double secs = quick ? 0.1 : 0.4;
+    double t1[16], t2[16], tc[16];
+    for (int r = 0; r < reps; r++) {
+        t1[r] = run_threads(b, 1, false, secs);
+        t2[r] = run_threads(b, 2, false, secs);
+        tc[r] = run_threads(b, 2, true, secs);
+    }
+    res->msi_per_s_1t = median(t1, reps);
+    res->msi_per_s_2t = median(t2, reps);
+    res->msi_speedup_2t = res->msi_per_s_2t / res->msi_per_s_1t;
+    res->msi_per_s_churn = median(tc, reps);
+    vm_free(b);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: vits-bench [--json] [--quick] [--reps N]\n"
+               "  Measures MSI translation, command processing and memory per mapping.\n"
+               "  --json   end with one line holding a JSON object of the figures\n"
+               "  --quick  smaller runs (for smoke tests; figures are noisier)\n"
+               "  --reps N repetitions per figure, the median is reported (default 5)\n");
+}
+
+int main(int argc, char **argv)
+{
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) {
+            json = true;
+        } else if (!strcmp(argv[i], "--quick")) {
+            quick = true;
+        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+            reps = atoi(argv[++i]);
+            if (reps < 1 || reps > 16) {
+                fprintf(stderr, "vits-bench: --reps takes 1..16\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    struct results r = {0};
+    bench_msi_one(&r);
+    bench_msi_big(&r);
+    bench_commands(&r);
+    bench_threads(&r);
+
+    printf("vits-bench (median of %d)\n", reps);
+    printf("  %-44s %10.1f ns\n", "MSI, KVM-style, 1 mapped event", r.msi_ns_1);
+    printf("  %-44s %10.1f ns\n", "MSI, prepared route, 1 mapped event", r.route_ns_1);
+    printf("  %-44s %10.1f ns\n", "MSI, KVM-style, 1M events, random", r.msi_ns_1m);
+    printf("  %-44s %10.1f ns\n", "MSI, prepared route, 1M events, random", r.route_ns_1m);
+    printf("  %-44s %10.1f ns\n", "floor: plain array + atomic bit, 1M", r.floor_ns_1m);
+    printf("  %-44s %10.2f x\n", "1M vs 1 event (KVM-style)", r.msi_ns_1m / r.msi_ns_1);
+    printf("  %-44s %10.2f x\n", "1M KVM-style vs floor", r.msi_ns_1m / r.floor_ns_1m);
+    printf("  %-44s %10.0f /s\n", "MSIs, 1 thread", r.msi_per_s_1t);
+    printf("  %-44s %10.0f /s (%.2fx)\n", "MSIs, 2 threads", r.msi_per_s_2t, r.msi_speedup_2t);
+    printf("  %-44s %10.0f /s\n", "MSIs, 2 threads + command churn", r.msi_per_s_churn);
+    printf("  %-44s %10.1f ns (%.1f M/s)\n", "INT", r.int_ns, 1e3 / r.int_ns);
+    printf("  %-44s %10.1f ns (%.1f M/s)\n", "MAPTI", r.mapti_ns, 1e3 / r.mapti_ns);
+    printf("  %-44s %10.1f ns\n", "MAPD", r.mapd_ns);
+    printf("  %-44s %10.1f ns\n", "MOVI", r.movi_ns);
+    printf("  %-44s %10.1f ns\n", "INV", r.inv_ns);
+    printf("  %-44s %10.1f ns\n", "INVALL, 10 LPIs (100,000 elsewhere)", r.invall_small_ns);
+    printf("  %-44s %10.1f ns\n", "INVALL, 10,000 LPIs", r.invall_10k_ns);
+    printf("  %-44s %10.1f ns\n", "INVALL, 100,000 LPIs", r.invall_large_ns);
+    printf("  %-44s %10.1f ns\n", "MOVALL, 10 LPIs (100,000 elsewhere)", r.movall_small_ns);
+    printf("  %-44s %10.1f ns\n", "MOVALL, 10,000 LPIs", r.movall_10k_ns);
+    printf("  %-44s %10.1f B\n", "host memory per mapped event", r.bytes_per_event);
+    printf("  %-44s %10.1f B\n", "host memory per mapped device (256-event ITT)",
+           r.bytes_per_device);
+    if (json)
+        printf("{\"int_ns\":%.1f,\"mapti_ns\":%.1f,\"mapd_ns\":%.1f,\"movi_ns\":%.1f,"
+               "\"inv_ns\":%.1f,\"invall_small_ns\":%.1f,\"invall_large_ns\":%.1f,"
+               "\"invall_10k_ns\":%.1f,\"movall_small_ns\":%.1f,\"movall_10k_ns\":%.1f,"
+               "\"msi_ns_1\":%.1f,\"msi_ns_1m\":%.1f,\"route_ns_1\":%.1f,\"route_ns_1m\":%.1f,"
+               "\"floor_ns_1m\":%.1f,\"msi_per_s_1t\":%.0f,\"msi_per_s_2t\":%.0f,"
+               "\"msi_speedup_2t\":%.2f,\"msi_per_s_churn\":%.0f,\"bytes_per_event\":%.1f,"
+               "\"bytes_per_device\":%.1f}\n",
+               r.int_ns, r.mapti_ns, r.mapd_ns, r.movi_ns, r.inv_ns, r.invall_small_ns,
+               r.invall_large_ns, r.invall_10k_ns, r.movall_small_ns, r.movall_10k_ns, r.msi_ns_1,
+               r.msi_ns_1m, r.route_ns_1, r.route_ns_1m, r.floor_ns_1m, r.msi_per_s_1t,
+               r.msi_per_s_2t, r.msi_speedup_2t, r.msi_per_s_churn, r.bytes_per_event,
+               r.bytes_per_device);
+    return 0;
+}
