@@ -6,9 +6,11 @@
  *   vm->ram_lock   the page hash, holes, faults and memory counters;
  *   vm->inj_lock   the injector: per-vCPU heaps, per-LPI entries, the
  *                  injector counters, the first violation text.
- * vits' domain lock is taken before inj_lock (vits calls raise/retract
- * with it held) and before ram_lock (read_mem/write_mem); neither of ours
- * is ever held across a vits call, so there is no cycle.
+ * vits' locks come before ours: it calls raise/retract under the LPI's
+ * stripe lock (from any thread that signals an MSI, or under its domain
+ * lock from command processing) and read_mem/write_mem under its domain
+ * lock; neither of ours is ever held across a vits call, so there is no
+ * cycle.
  */
 #include <errno.h>
 #include <inttypes.h>
