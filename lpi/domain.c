@@ -116,12 +116,14 @@ int vits_domain_create(const struct vits_domain_config *cfg, const struct vits_o
     atomic_init(&d->mem, atomic_load(&boot.mem));
     d->nr_chunks = (1u << cfg->lpi_id_bits) >> LPI_CHUNK_SHIFT;
     d->chunks = lpi_alloc(d, sizeof(*d->chunks) * d->nr_chunks);
+    d->hot = lpi_alloc(d, sizeof(*d->hot) << cfg->lpi_id_bits);
     d->rd = lpi_alloc(d, sizeof(*d->rd) * cfg->nr_vcpus);
     d->sync_mem = lpi_alloc(d, SYNC_MEM_SIZE);
     d->limbo = lpi_alloc(d, sizeof(*d->limbo) * LPI_LIMBO);
-    if (!d->chunks || !d->rd || !d->sync_mem || !d->limbo ||
+    if (!d->chunks || !d->hot || !d->rd || !d->sync_mem || !d->limbo ||
         pthread_mutex_init(&d->lock, NULL) != 0) {
         lpi_free(d, d->chunks, sizeof(*d->chunks) * d->nr_chunks);
+        lpi_free(d, d->hot, sizeof(*d->hot) << cfg->lpi_id_bits);
         lpi_free(d, d->rd, sizeof(*d->rd) * cfg->nr_vcpus);
         lpi_free(d, d->sync_mem, SYNC_MEM_SIZE);
         lpi_free(d, d->limbo, sizeof(*d->limbo) * LPI_LIMBO);
@@ -150,6 +152,7 @@ int vits_domain_destroy(struct vits_domain *d)
     lpi_free(d, d->limbo, sizeof(*d->limbo) * LPI_LIMBO);
     lpi_free(d, d->sync_mem, SYNC_MEM_SIZE);
     lpi_free(d, d->chunks, sizeof(*d->chunks) * d->nr_chunks);
+    lpi_free(d, d->hot, sizeof(*d->hot) << d->cfg.lpi_id_bits);
     lpi_free(d, d->rd, sizeof(*d->rd) * d->cfg.nr_vcpus);
     lpi_free(d, d, sizeof(*d));
     return 0;

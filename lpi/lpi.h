@@ -12,15 +12,14 @@
  * need it. The ops callbacks may run with it held, so they must not call
  * back into the library for the same domain.
  *
- * LPI state. Each LPI record (its flags, vcpu, group, owner, priority)
- * and the pointer to its chunk are guarded by a stripe lock, a spinlock
- * chosen by the INTID's chunk (lpi_lock/lpi_unlock). Writers change a
+ * LPI state. The hot part of each LPI record (flags, vcpu, priority) is
+ * guarded by a stripe lock, a spinlock chosen by the INTID's chunk of 64
+ * (lpi_lock/lpi_unlock). Writers change a
  * record only under its stripe lock; MSI delivery, vits_lpi_ack and
  * vits_lpi_state read and change it under the stripe lock alone. The
  * raise and retract callbacks are always called under the LPI's stripe
  * lock, so for one LPI they are never concurrent and arrive in order;
- * for different LPIs they may come from different threads at once. A
- * chunk is freed under its stripe lock, after its pointer was cleared.
+ * for different LPIs they may come from different threads at once.
  * The cold part of a record (struct lpi_cold) and the list heads are
  * writer-only and need no stripe lock.
  *
@@ -84,9 +83,13 @@ struct lpi_link {
 };
 
 /*
- * The state of one mapped LPI, in two parts. The hot part (4 bytes) is
- * all that MSI delivery and acknowledges touch, so the hot parts of a
- * million LPIs fit in 4 MiB of cache. The cold part is the writer's: the
+ * The state of one LPI, in two parts. The hot part (4 bytes) is all that
+ * MSI delivery and acknowledges touch; hot parts live in one flat array
+ * indexed by INTID (4 bytes x 2^lpi_id_bits, allocated with the domain:
+ * 256 KiB for 16 bits), so an MSI reaches its LPI in one direct index and
+ * the hot parts of a million LPIs are 4 MiB of contiguous memory. The
+ * cold part, in chunks of 64 INTIDs that exist only while one of them is
+ * mapped, is the writer's: the
  * owner and group (the ITS and its collection ID), and the links of the
  * two lists each record is on: that of the vCPU it targets (or the
  * domain's "no target" list), for MOVALL and EnableLPIs changes, and its
@@ -111,8 +114,7 @@ struct lpi_cold {
 
 struct lpi_chunk {
     uint32_t used; /* mapped records in this chunk */
-    struct lpi_irq irq[LPI_CHUNK];
-    struct lpi_cold cold[LPI_CHUNK]; /* writer-only */
+    struct lpi_cold cold[LPI_CHUNK];
 };
 
 static inline uint8_t lpi_flags(const struct lpi_irq *irq)
@@ -172,9 +174,10 @@ struct vits_domain {
     void *opaque;
     atomic_size_t mem; /* bytes allocated through lpi_alloc */
 
-    uint32_t nr_chunks; /* 2^lpi_id_bits / LPI_CHUNK */
-    struct lpi_chunk **chunks;
-    uint32_t mapped; /* mapped LPIs in the domain */
+    uint32_t nr_chunks;        /* 2^lpi_id_bits / LPI_CHUNK */
+    struct lpi_irq *hot;       /* 2^lpi_id_bits entries, indexed by INTID */
+    struct lpi_chunk **chunks; /* cold parts; writer-only */
+    uint32_t mapped;           /* mapped LPIs in the domain */
 
     struct lpi_redist *rd; /* nr_vcpus entries */
     uint32_t untargeted_head;
@@ -274,12 +277,9 @@ static inline uint64_t lpi_bits(uint64_t v, unsigned hi, unsigned lo)
  * lock, or is the writer (only the writer changes what it returns). */
 static inline struct lpi_irq *lpi_find(struct vits_domain *d, uint32_t intid)
 {
-    if (intid < LPI_FIRST)
+    if (intid < LPI_FIRST || intid >> d->cfg.lpi_id_bits)
         return NULL;
-    uint32_t c = intid >> LPI_CHUNK_SHIFT;
-    if (c >= d->nr_chunks || !d->chunks[c])
-        return NULL;
-    struct lpi_irq *irq = &d->chunks[c]->irq[intid & (LPI_CHUNK - 1)];
+    struct lpi_irq *irq = &d->hot[intid];
     return (lpi_flags(irq) & LPI_F_MAPPED) ? irq : NULL;
 }
 

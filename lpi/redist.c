@@ -64,7 +64,7 @@ static bool sync_block(struct vits_domain *d, uint16_t vcpu, uint8_t *buf, uint3
             continue;
         lpi_lock(d, c << LPI_CHUNK_SHIFT);
         for (uint32_t i = 0; i < LPI_CHUNK; i++) {
-            struct lpi_irq *irq = &d->chunks[c]->irq[i];
+            struct lpi_irq *irq = &d->hot[c << LPI_CHUNK_SHIFT | i];
             if (!(lpi_flags(irq) & LPI_F_MAPPED) || irq->vcpu != vcpu)
                 continue;
             uint32_t bit = (c << LPI_CHUNK_SHIFT | i) - first;

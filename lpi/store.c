@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * LPI records: 24 bytes per mapped INTID (4 hot, 20 cold), kept
- * in chunks of 64
- * consecutive INTIDs that exist only while one of them is mapped, so host
- * memory follows what the guest mapped, not the size of the LPI space.
+ * LPI records: a 4-byte hot part per INTID in the domain's flat array,
+ * and a 20-byte cold part per mapped INTID, kept in chunks of 64
+ * consecutive INTIDs that exist only while one of them is mapped: beyond
+ * the fixed hot array, host memory follows what the guest mapped.
  *
  * Each record is on two lists: its target vCPU's (or the domain's "no
  * target" list), and its group's (an ITS collection, whose head the ITS
@@ -18,10 +18,7 @@
 
 #include "lpi.h"
 
-static struct lpi_irq *slot(struct vits_domain *d, uint32_t intid)
-{
-    return &d->chunks[intid >> LPI_CHUNK_SHIFT]->irq[intid & (LPI_CHUNK - 1)];
-}
+static struct lpi_irq *slot(struct vits_domain *d, uint32_t intid) { return &d->hot[intid]; }
 
 /* The links of intid in its vCPU list (vcpu_list) or its group list. */
 static struct lpi_link *link_of(struct vits_domain *d, uint32_t intid, bool vcpu_list)
@@ -77,16 +74,14 @@ int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group
     uint32_t c = intid >> LPI_CHUNK_SHIFT;
     struct lpi_chunk *fresh = NULL;
     if (!d->chunks[c]) {
-        /* Allocate outside the stripe lock; only the writer installs. */
         fresh = lpi_alloc(d, sizeof(struct lpi_chunk));
         if (!fresh)
             return -ENOMEM;
+        d->chunks[c] = fresh;
     }
+    d->chunks[c]->used++;
     uint8_t byte = lpi_read_property(d, vcpu, intid);
     lpi_lock(d, intid);
-    if (fresh)
-        d->chunks[c] = fresh;
-    d->chunks[c]->used++;
     struct lpi_irq *irq = slot(d, intid);
     irq->vcpu = vcpu;
     irq->priority = 0;
@@ -106,22 +101,19 @@ void lpi_unmap(struct vits_domain *d, uint32_t intid, uint32_t *group_head)
     if (!irq)
         return;
     uint32_t c = intid >> LPI_CHUNK_SHIFT;
-    struct lpi_chunk *gone = NULL;
-    lpi_lock(d, intid);
-    lpi_retract_locked(d, irq, intid);
     vcpu_del(d, intid, irq->vcpu);
     list_del(d, group_head, intid, false);
+    lpi_lock(d, intid);
+    lpi_retract_locked(d, irq, intid);
     irq->vcpu = 0;
     irq->priority = 0;
     atomic_store_explicit(&irq->flags, 0, memory_order_relaxed);
+    lpi_unlock(d, intid);
+    /* Readers never touch the cold parts: the chunk can go at once. */
     if (--d->chunks[c]->used == 0) {
-        gone = d->chunks[c];
+        lpi_free(d, d->chunks[c], sizeof(struct lpi_chunk));
         d->chunks[c] = NULL;
     }
-    lpi_unlock(d, intid);
-    /* Readers reach a chunk only under its stripe lock, which they take
-     * after the pointer was cleared: it can go at once. */
-    lpi_free(d, gone, sizeof(*gone));
     d->mapped--;
 }
 
