@@ -43,8 +43,10 @@ void its_map_end(struct vits_its *its)
     pthread_mutex_unlock(&its->map_lock);
 }
 
-static size_t device_size(uint32_t nr_dir)
+static size_t device_size(uint8_t event_bits, uint32_t nr_dir)
 {
+    if (event_bits <= ITS_INLINE_BITS)
+        return sizeof(struct its_device) + (sizeof(atomic_uint) << event_bits);
     return sizeof(struct its_device) + sizeof(_Atomic(struct its_ev_chunk *)) * nr_dir;
 }
 
@@ -53,7 +55,7 @@ static size_t array_size(uint32_t cap)
     return sizeof(struct its_devarray) + sizeof(struct its_devslot) * cap;
 }
 
-struct its_device *its_dev_find(const struct vits_its *its, uint32_t devid)
+struct its_device *its_dev_lookup(const struct vits_its *its, uint32_t devid, uint32_t *event_bits)
 {
     struct its_devarray *a = atomic_load_explicit(&its->devs.arr, memory_order_acquire);
     if (!a)
@@ -64,8 +66,11 @@ struct its_device *its_dev_find(const struct vits_its *its, uint32_t devid)
         struct its_device *dev = atomic_load_explicit(&a->slots[i].dev, memory_order_acquire);
         if (!dev)
             return NULL;
-        if (atomic_load_explicit(&a->slots[i].devid, RELAXED) == devid)
+        if (atomic_load_explicit(&a->slots[i].devid, RELAXED) == devid) {
+            if (event_bits)
+                *event_bits = atomic_load_explicit(&a->slots[i].event_bits, RELAXED);
             return dev;
+        }
     }
     return NULL;
 }
@@ -77,6 +82,7 @@ static void insert_slot(struct its_devarray *a, uint32_t devid, struct its_devic
     while (atomic_load_explicit(&a->slots[i].dev, RELAXED))
         i = (i + 1) & mask;
     atomic_store_explicit(&a->slots[i].devid, devid, RELAXED);
+    atomic_store_explicit(&a->slots[i].event_bits, dev->event_bits, RELAXED);
     atomic_store_explicit(&a->slots[i].dev, dev, memory_order_release);
 }
 
@@ -111,13 +117,17 @@ int its_dev_add(struct vits_its *its, uint32_t devid, uint8_t event_bits, uint64
         a = atomic_load_explicit(&t->arr, RELAXED);
     }
     uint32_t nr_dir = (uint32_t)(((1ull << event_bits) + ITS_EV_CHUNK - 1) >> ITS_EV_SHIFT);
-    struct its_device *dev = lpi_alloc(its->d, device_size(nr_dir));
+    struct its_device *dev = lpi_alloc(its->d, device_size(event_bits, nr_dir));
     if (!dev)
         return -ENOMEM;
     dev->devid = devid;
     dev->event_bits = event_bits;
     dev->itt_addr = itt_addr;
     dev->nr_dir = nr_dir;
+    if (event_bits <= ITS_INLINE_BITS)
+        dev->itt = its_inline_itt(dev);
+    else
+        dev->dir = (_Atomic(struct its_ev_chunk *) *)(dev + 1);
     insert_slot(a, devid, dev);
     t->count++;
     *out = dev;
@@ -140,6 +150,8 @@ static void delete_slot(struct its_devtab *t, uint32_t devid)
         uint32_t home = hash32(jid) & mask;
         if (((j - home) & mask) >= ((j - i) & mask)) {
             atomic_store_explicit(&a->slots[i].devid, jid, RELAXED);
+            atomic_store_explicit(&a->slots[i].event_bits,
+                                  atomic_load_explicit(&a->slots[j].event_bits, RELAXED), RELAXED);
             atomic_store_explicit(&a->slots[i].dev, atomic_load_explicit(&a->slots[j].dev, RELAXED),
                                   memory_order_release);
             i = j;
@@ -152,16 +164,20 @@ static void delete_slot(struct its_devtab *t, uint32_t devid)
 
 int its_event_set(struct vits_its *its, struct its_device *dev, uint32_t ev, uint32_t intid)
 {
-    _Atomic(struct its_ev_chunk *) *slot = &dev->dir[ev >> ITS_EV_SHIFT];
-    struct its_ev_chunk *c = atomic_load_explicit(slot, RELAXED);
-    if (!c) {
-        c = lpi_alloc(its->d, sizeof(*c));
-        if (!c)
-            return -ENOMEM;
-        atomic_store_explicit(slot, c, memory_order_release);
+    if (dev->itt) {
+        atomic_store_explicit(&dev->itt[ev], intid, memory_order_release);
+    } else {
+        _Atomic(struct its_ev_chunk *) *slot = &dev->dir[ev >> ITS_EV_SHIFT];
+        struct its_ev_chunk *c = atomic_load_explicit(slot, RELAXED);
+        if (!c) {
+            c = lpi_alloc(its->d, sizeof(*c));
+            if (!c)
+                return -ENOMEM;
+            atomic_store_explicit(slot, c, memory_order_release);
+        }
+        atomic_store_explicit(&c->intid[ev & (ITS_EV_CHUNK - 1)], intid, memory_order_release);
+        c->used++;
     }
-    atomic_store_explicit(&c->intid[ev & (ITS_EV_CHUNK - 1)], intid, memory_order_release);
-    c->used++;
     dev->nr_mapped++;
     its->nr_events++;
     return 0;
@@ -169,11 +185,15 @@ int its_event_set(struct vits_its *its, struct its_device *dev, uint32_t ev, uin
 
 void its_event_clear(struct vits_its *its, struct its_device *dev, uint32_t ev)
 {
+    dev->nr_mapped--;
+    its->nr_events--;
+    if (dev->itt) {
+        atomic_store_explicit(&dev->itt[ev], 0, memory_order_release);
+        return;
+    }
     _Atomic(struct its_ev_chunk *) *slot = &dev->dir[ev >> ITS_EV_SHIFT];
     struct its_ev_chunk *c = atomic_load_explicit(slot, RELAXED);
     atomic_store_explicit(&c->intid[ev & (ITS_EV_CHUNK - 1)], 0, memory_order_release);
-    dev->nr_mapped--;
-    its->nr_events--;
     if (--c->used == 0) {
         atomic_store_explicit(slot, NULL, memory_order_release);
         lpi_defer_free(its->d, c, sizeof(*c));
@@ -189,20 +209,19 @@ void its_unmap_event(struct vits_its *its, struct its_device *dev, uint32_t ev)
 
 void its_dev_remove(struct vits_its *its, struct its_device *dev)
 {
-    for (uint32_t i = 0; i < dev->nr_dir && dev->nr_mapped; i++) {
-        struct its_ev_chunk *c = atomic_load_explicit(&dev->dir[i], RELAXED);
-        for (uint32_t e = 0; c && e < ITS_EV_CHUNK; e++) {
-            if (!atomic_load_explicit(&c->intid[e], RELAXED))
-                continue;
-            /* The last clear of a chunk hands it to lpi_defer_free. */
-            bool last = c->used == 1;
-            its_unmap_event(its, dev, i << ITS_EV_SHIFT | e);
-            if (last)
-                break;
+    /* Unmapping the last event of a chunk hands the chunk to
+     * lpi_defer_free, so look each event up afresh. */
+    uint32_t events = 1u << dev->event_bits;
+    for (uint32_t ev = 0; ev < events && dev->nr_mapped; ev++) {
+        if (!dev->itt && !atomic_load_explicit(&dev->dir[ev >> ITS_EV_SHIFT], RELAXED)) {
+            ev |= ITS_EV_CHUNK - 1; /* skip an absent chunk */
+            continue;
         }
+        if (its_event_get(dev, ev))
+            its_unmap_event(its, dev, ev);
     }
     delete_slot(&its->devs, dev->devid);
-    lpi_defer_free(its->d, dev, device_size(dev->nr_dir));
+    lpi_defer_free(its->d, dev, device_size(dev->event_bits, dev->nr_dir));
 }
 
 void its_dev_remove_all(struct vits_its *its)

@@ -24,13 +24,20 @@ struct its_ev_chunk {
     atomic_uint intid[ITS_EV_CHUNK];
 };
 
+/* An ITT of at most 2^ITS_INLINE_BITS events is kept inline in its
+ * device (one cache miss less per MSI); larger ones in 64-event chunks
+ * that exist only while one of their events is mapped. */
+#define ITS_INLINE_BITS 8u
+
 struct its_device {
     uint32_t devid;     /* immutable */
     uint8_t event_bits; /* immutable: MAPD Size + 1, the ITT holds 2^event_bits events */
     uint64_t itt_addr;  /* immutable */
     uint32_t nr_mapped; /* writer-only: mapped events */
     uint32_t nr_dir;    /* immutable: entries of dir, ceil(2^event_bits / 64) */
-    _Atomic(struct its_ev_chunk *) dir[]; /* inline: one load less per MSI */
+    /* Immutable: exactly one is set, pointing into this allocation. */
+    atomic_uint *itt;                    /* inline ITT: INTID per event */
+    _Atomic(struct its_ev_chunk *) *dir; /* chunked ITT */
 };
 
 struct its_coll {
@@ -42,7 +49,8 @@ struct its_coll {
  * deletion by backward shift, so no tombstones). */
 struct its_devslot {
     atomic_uint devid;
-    _Atomic(struct its_device *) dev; /* NULL: empty slot */
+    atomic_uint event_bits;           /* the device's, so an MSI to an inline */
+    _Atomic(struct its_device *) dev; /* ITT need not read it; NULL: empty */
 };
 
 struct its_devarray {
@@ -88,8 +96,20 @@ struct vits_its {
 
 /* ---- devices and events (its/devices.c); writer unless said ---- */
 
-/* Lock-free lookup (reader, in a read-side section or under map_lock). */
-struct its_device *its_dev_find(const struct vits_its *its, uint32_t devid);
+/* Lock-free lookup (reader, in a read-side section or under map_lock);
+ * *event_bits (if not NULL) gets the device's ITT size from its slot. */
+struct its_device *its_dev_lookup(const struct vits_its *its, uint32_t devid, uint32_t *event_bits);
+static inline struct its_device *its_dev_find(const struct vits_its *its, uint32_t devid)
+{
+    return its_dev_lookup(its, devid, NULL);
+}
+
+/* The inline ITT of a device with event_bits <= ITS_INLINE_BITS: it
+ * follows the device in its allocation. */
+static inline atomic_uint *its_inline_itt(struct its_device *dev)
+{
+    return (atomic_uint *)(dev + 1);
+}
 /* Map a device (its ITT holds 2^event_bits events): 0 or -ENOMEM. */
 int its_dev_add(struct vits_its *its, uint32_t devid, uint8_t event_bits, uint64_t itt_addr,
                 struct its_device **out);
@@ -100,6 +120,8 @@ void its_dev_remove_all(struct vits_its *its);
 /* INTID of ev (in range) of dev, 0 if unmapped. Reader or writer. */
 static inline uint32_t its_event_get(const struct its_device *dev, uint32_t ev)
 {
+    if (dev->itt)
+        return atomic_load_explicit(&dev->itt[ev], memory_order_relaxed);
     const struct its_ev_chunk *c =
         atomic_load_explicit(&dev->dir[ev >> ITS_EV_SHIFT], memory_order_acquire);
     return c ? atomic_load_explicit(&c->intid[ev & (ITS_EV_CHUNK - 1)], memory_order_relaxed) : 0;

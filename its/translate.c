@@ -43,12 +43,16 @@ static int deliver_locked(struct vits_its *its, uint32_t intid)
     return lpi_set_pending_locked(its->d, lpi_find(its->d, intid), intid);
 }
 
-/* (devid, eventid) -> INTID, 0 if unmapped. Reader. */
+/* (devid, eventid) -> INTID, 0 if unmapped. Reader. An inline ITT is
+ * reached from the hash slot alone, without reading the device. */
 static uint32_t lookup(const struct vits_its *its, uint32_t devid, uint32_t eventid)
 {
-    struct its_device *dev = its_dev_find(its, devid);
-    if (!dev || eventid >> dev->event_bits)
+    uint32_t bits;
+    struct its_device *dev = its_dev_lookup(its, devid, &bits);
+    if (!dev || eventid >> bits)
         return 0;
+    if (bits <= ITS_INLINE_BITS)
+        return atomic_load_explicit(&its_inline_itt(dev)[eventid], memory_order_relaxed);
     return its_event_get(dev, eventid);
 }
 
