@@ -31,7 +31,7 @@ static uint32_t hash32(uint32_t x)
 
 void its_map_begin(struct vits_its *its)
 {
-    pthread_mutex_lock(&its->map_lock);
+    lpi_spin_lock(&its->map_lock);
     atomic_store_explicit(&its->map_seq, atomic_load_explicit(&its->map_seq, RELAXED) + 1, RELAXED);
     atomic_thread_fence(memory_order_release);
 }
@@ -40,7 +40,7 @@ void its_map_end(struct vits_its *its)
 {
     atomic_store_explicit(&its->map_seq, atomic_load_explicit(&its->map_seq, RELAXED) + 1,
                           memory_order_release);
-    pthread_mutex_unlock(&its->map_lock);
+    lpi_spin_unlock(&its->map_lock);
 }
 
 static size_t device_size(uint8_t event_bits, uint32_t nr_dir)

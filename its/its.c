@@ -75,10 +75,6 @@ int vits_its_create(struct vits_domain *d, const struct vits_its_config *cfg, st
             its->coll = lpi_alloc(d, sizeof(*its->coll) * ncoll);
             its->batch = lpi_alloc(d, (size_t)cfg->max_batch * 32);
         }
-        if (its && its->coll && its->batch && pthread_mutex_init(&its->map_lock, NULL) != 0) {
-            lpi_free(d, its->batch, (size_t)cfg->max_batch * 32);
-            its->batch = NULL;
-        }
         if (!its || !its->coll || !its->batch) {
             if (its) {
                 lpi_free(d, its->coll, sizeof(*its->coll) * ncoll);
@@ -116,7 +112,6 @@ void vits_its_destroy(struct vits_its *its)
     its_dev_remove_all(its);
     its_map_end(its);
     lpi_reclaim(d);
-    pthread_mutex_destroy(&its->map_lock);
     /* Every LPI of this ITS belonged to one of its devices. */
     atomic_store(&d->owners[its->slot], NULL);
     d->nr_owners--;

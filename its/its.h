@@ -79,7 +79,7 @@ struct vits_its {
     uint64_t baser[8];
 
     /* translation state */
-    pthread_mutex_t map_lock; /* writer, per mapping change; readers' fallback */
+    atomic_uint map_lock;     /* spinlock: writer, per mapping change; readers' fallback */
     _Atomic uint64_t map_seq; /* odd while the device/event maps change */
     struct its_devtab devs;
     uint32_t nr_events;        /* writer-only */

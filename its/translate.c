@@ -99,11 +99,11 @@ static int translate(struct vits_its *its, uint32_t devid, uint32_t eventid, uin
     }
     lpi_read_unlock(d, token);
     /* Lost too many races: hold the writers off for one lookup. */
-    pthread_mutex_lock(&its->map_lock);
+    lpi_spin_lock(&its->map_lock);
     *seq = atomic_load_explicit(&its->map_seq, memory_order_relaxed);
     *intid = lookup(its, devid, eventid);
     int rc = deliver(its, *intid);
-    pthread_mutex_unlock(&its->map_lock);
+    lpi_spin_unlock(&its->map_lock);
     return rc;
 }
 

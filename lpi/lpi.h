@@ -144,7 +144,7 @@ struct lpi_ratelimit {
     uint64_t suppressed;
 };
 
-/* A spinlock on its own cache line. */
+/* A stripe lock, on its own cache line. */
 struct lpi_spin {
     _Alignas(64) atomic_uint locked;
 };
@@ -208,30 +208,31 @@ void lpi_free(struct vits_domain *d, void *p, size_t size);
 
 /* ---- locks and reclamation (lpi/sync.c) ---- */
 
-static inline void lpi_spin_lock(struct lpi_spin *l)
+/* A spinlock for short critical sections (it yields when it spins long). */
+static inline void lpi_spin_lock(atomic_uint *l)
 {
     unsigned spins = 0;
-    while (atomic_exchange_explicit(&l->locked, 1, memory_order_acquire)) {
-        while (atomic_load_explicit(&l->locked, memory_order_relaxed))
+    while (atomic_exchange_explicit(l, 1, memory_order_acquire)) {
+        while (atomic_load_explicit(l, memory_order_relaxed))
             if (++spins % 256 == 0)
                 sched_yield();
     }
 }
 
-static inline void lpi_spin_unlock(struct lpi_spin *l)
+static inline void lpi_spin_unlock(atomic_uint *l)
 {
-    atomic_store_explicit(&l->locked, 0, memory_order_release);
+    atomic_store_explicit(l, 0, memory_order_release);
 }
 
 /* The stripe lock that guards intid's record and chunk. */
 static inline void lpi_lock(struct vits_domain *d, uint32_t intid)
 {
-    lpi_spin_lock(&d->stripes[(intid >> LPI_CHUNK_SHIFT) & (LPI_STRIPES - 1)]);
+    lpi_spin_lock(&d->stripes[(intid >> LPI_CHUNK_SHIFT) & (LPI_STRIPES - 1)].locked);
 }
 
 static inline void lpi_unlock(struct vits_domain *d, uint32_t intid)
 {
-    lpi_spin_unlock(&d->stripes[(intid >> LPI_CHUNK_SHIFT) & (LPI_STRIPES - 1)]);
+    lpi_spin_unlock(&d->stripes[(intid >> LPI_CHUNK_SHIFT) & (LPI_STRIPES - 1)].locked);
 }
 
 /* Enter / leave a read-side section; the token goes to the unlock. */
