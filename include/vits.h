@@ -85,7 +85,9 @@ struct vits_ops {
      * more urgent; bits [1:0] are zero). vits calls this once per LPI
      * until the LPI is acknowledged (vits_lpi_ack) or retracted. Return 0,
      * or a negative errno if the LPI could not be queued: it then stays
-     * pending and is offered again at its next state change. Required.
+     * pending and is offered again at its next state change. Called from
+     * any thread that signals an MSI or runs commands; for different LPIs
+     * possibly at the same time, for one LPI never. Required.
      */
     int (*raise)(void *opaque, uint32_t vcpu, uint32_t intid, uint8_t priority);
 
@@ -93,14 +95,15 @@ struct vits_ops {
      * An LPI raised on vcpu is no longer to be presented there: it was
      * cleared, discarded, disabled, moved to another vCPU (a raise on the
      * new vCPU follows), or LPIs were disabled on vcpu. The embedder pulls
-     * it out of its list registers. Optional (NULL: not told).
+     * it out of its list registers. Same threading as raise, and ordered
+     * with it for each LPI. Optional (NULL: not told).
      */
     void (*retract)(void *opaque, uint32_t vcpu, uint32_t intid);
 
     /*
      * A log message, one line without a trailing newline, already
-     * formatted. Guest errors are rate-limited before they get here.
-     * Optional (NULL: no logging).
+     * formatted. Guest errors are rate-limited before they get here. May
+     * be called from any thread. Optional (NULL: no logging).
      */
     void (*log)(void *opaque, enum vits_log_level level, const char *msg);
 
