@@ -14,7 +14,11 @@
  * atomic sets the pending bit. The *_ack_* figures time each MSI together
  * with the vGIC's acknowledge of it: the whole life of an LPI.
  *
- * Guest memory is one flat buffer reached with memcpy.
+ * Guest memory is one flat buffer reached with memcpy. The memory
+ * callbacks count their calls and bytes, for the figures a message-based
+ * transport cares about (int_mem_*, mapti_mem_*, sync_mem_*): guest-memory
+ * calls and bytes per command of long INT and MAPTI queues, and per
+ * pending-table sync.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -48,6 +52,7 @@ struct bench {
     struct vits_domain *d;
     struct vits_its *its;
     uint64_t cwriter;
+    uint64_t rd_calls, rd_bytes, wr_calls, wr_bytes; /* memory callbacks */
 };
 
 static int rd(void *o, uint64_t gpa, void *buf, size_t len)
@@ -56,6 +61,8 @@ static int rd(void *o, uint64_t gpa, void *buf, size_t len)
     if (gpa < RAM_BASE || gpa - RAM_BASE > RAM_SIZE || len > RAM_SIZE - (gpa - RAM_BASE))
         return -EFAULT;
     memcpy(buf, b->ram + (gpa - RAM_BASE), len);
+    b->rd_calls++;
+    b->rd_bytes += len;
     return 0;
 }
 
@@ -65,6 +72,8 @@ static int wr(void *o, uint64_t gpa, const void *buf, size_t len)
     if (gpa < RAM_BASE || gpa - RAM_BASE > RAM_SIZE || len > RAM_SIZE - (gpa - RAM_BASE))
         return -EFAULT;
     memcpy(b->ram + (gpa - RAM_BASE), buf, len);
+    b->wr_calls++;
+    b->wr_bytes += len;
     return 0;
 }
 
@@ -339,6 +348,11 @@ struct results {
     double int_ns, mapti_ns, mapd_ns, movi_ns, inv_ns;
     double invall_small_ns, invall_large_ns, invall_10k_ns, movall_small_ns, movall_10k_ns;
     double msi_per_s_1t, msi_per_s_2t, msi_speedup_2t, msi_per_s_churn;
+    /* guest-memory calls and bytes */
+    double int_mem_calls_per_cmd, int_mem_bytes_per_cmd, int_mem_reads_per_run;
+    double mapti_mem_calls_per_cmd, mapti_mem_bytes_per_cmd;
+    double sync_mem_reads, sync_mem_writes, sync_mem_bytes;
+    uint32_t mem_cmds, sync_lpis;
 };
 
 static void bench_msi_one(struct results *res)
@@ -561,6 +575,54 @@ static void bench_commands(struct results *res)
     res->movall_small_ns = median(v_ms, reps);
 }
 
+/* ---- guest memory, as a message transport counts it ---- */
+
+#define MEM_CMDS 32000u
+
+/* Contiguous runs the queue processor may read [from, from + n) in: split
+ * at the wrap point and every max_batch (64) commands. */
+static uint64_t runs_of(uint64_t from_cmd, uint64_t n)
+{
+    uint64_t ring = QCMDS + 1, first = ring - from_cmd % ring;
+    if (n <= first)
+        return (n + 63) / 64;
+    return (first + 63) / 64 + (n - first + 63) / 64;
+}
+
+static void bench_memory(struct results *res)
+{
+    struct bench *b = vm_new();
+    mapd(b, 1, 14);
+    mapd(b, 2, 16);
+    kick(b);
+    for (uint32_t e = 0; e < COLL_LPIS; e++)
+        mapti(b, 1, e, 8192 + e, (uint16_t)(e % 64));
+    kick(b);
+    /* A long INT queue: one CWRITER write, MEM_CMDS commands. */
+    uint64_t at = b->cwriter / 32;
+    b->rd_calls = b->rd_bytes = b->wr_calls = 0;
+    run_commands(b, MEM_CMDS, emit_int);
+    res->int_mem_calls_per_cmd = (double)(b->rd_calls + b->wr_calls) / MEM_CMDS;
+    res->int_mem_bytes_per_cmd = (double)b->rd_bytes / MEM_CMDS;
+    res->int_mem_reads_per_run = (double)b->rd_calls / (double)runs_of(at, MEM_CMDS);
+    /* A long MAPTI queue: new events, consecutive new LPIs, each reading
+     * its property byte. */
+    b->rd_calls = b->rd_bytes = b->wr_calls = 0;
+    run_commands(b, MEM_CMDS, emit_mapti);
+    res->mapti_mem_calls_per_cmd = (double)(b->rd_calls + b->wr_calls) / MEM_CMDS;
+    res->mapti_mem_bytes_per_cmd = (double)b->rd_bytes / MEM_CMDS;
+    res->mem_cmds = MEM_CMDS;
+    /* A pending-table sync: 10,000 + 32,000 LPIs mapped on 8 vCPUs, some
+     * pending (the INTs above), 21 INTID bits: 8 tables of 256 KiB. */
+    b->rd_calls = b->rd_bytes = b->wr_calls = b->wr_bytes = 0;
+    check(vits_domain_sync_pending(b->d), "vits_domain_sync_pending");
+    res->sync_mem_reads = (double)b->rd_calls;
+    res->sync_mem_writes = (double)b->wr_calls;
+    res->sync_mem_bytes = (double)(b->rd_bytes + b->wr_bytes);
+    res->sync_lpis = COLL_LPIS + MEM_CMDS;
+    vm_free(b);
+}
+
 /* ---- MSIs from threads ---- */
 
 #define THREAD_DEVS 64u
@@ -712,6 +774,7 @@ int main(int argc, char **argv)
     bench_msi_big(&r);
     bench_commands(&r);
     bench_threads(&r);
+    bench_memory(&r);
 
     printf("vits-bench (median of %d)\n", reps);
     printf("  %-46s %10.1f ns\n", "MSI, KVM-style, 1 event (pending: coalesced)", r.msi_ns_1);
@@ -741,6 +804,13 @@ int main(int argc, char **argv)
     printf("  %-46s %10.1f B\n", "host memory per mapped event", r.bytes_per_event);
     printf("  %-46s %10.1f B\n", "host memory per mapped device (256-event ITT)",
            r.bytes_per_device);
+    printf("  guest memory (callback calls and bytes), %u-command queues:\n", r.mem_cmds);
+    printf("  %-46s %10.4f calls %6.1f B (%.2f reads per run)\n", "INT, per command",
+           r.int_mem_calls_per_cmd, r.int_mem_bytes_per_cmd, r.int_mem_reads_per_run);
+    printf("  %-46s %10.4f calls %6.1f B\n", "MAPTI, per command", r.mapti_mem_calls_per_cmd,
+           r.mapti_mem_bytes_per_cmd);
+    printf("  %-46s %4.0f reads %4.0f writes %8.0f B\n", "pending-table sync, 8 vCPUs, 21 bits",
+           r.sync_mem_reads, r.sync_mem_writes, r.sync_mem_bytes);
     if (json)
         printf("{\"int_ns\":%.1f,\"mapti_ns\":%.1f,\"mapd_ns\":%.1f,\"movi_ns\":%.1f,"
                "\"inv_ns\":%.1f,\"invall_small_ns\":%.1f,\"invall_large_ns\":%.1f,"
@@ -749,12 +819,18 @@ int main(int argc, char **argv)
                "\"floor_ns_1m\":%.1f,\"msi_per_s_1t\":%.0f,\"msi_per_s_2t\":%.0f,"
                "\"msi_speedup_2t\":%.2f,\"msi_per_s_churn\":%.0f,\"bytes_per_event\":%.1f,"
                "\"bytes_per_device\":%.1f,\"msi_ack_ns_1\":%.1f,\"route_ack_ns_1\":%.1f,"
-               "\"msi_ack_ns_1m\":%.1f,\"route_ack_ns_1m\":%.1f}\n",
+               "\"msi_ack_ns_1m\":%.1f,\"route_ack_ns_1m\":%.1f,"
+               "\"int_mem_calls_per_cmd\":%.4f,\"int_mem_bytes_per_cmd\":%.1f,"
+               "\"int_mem_reads_per_run\":%.2f,\"mapti_mem_calls_per_cmd\":%.4f,"
+               "\"mapti_mem_bytes_per_cmd\":%.1f,\"sync_mem_reads\":%.0f,"
+               "\"sync_mem_writes\":%.0f,\"sync_mem_bytes\":%.0f}\n",
                r.int_ns, r.mapti_ns, r.mapd_ns, r.movi_ns, r.inv_ns, r.invall_small_ns,
                r.invall_large_ns, r.invall_10k_ns, r.movall_small_ns, r.movall_10k_ns, r.msi_ns_1,
                r.msi_ns_1m, r.route_ns_1, r.route_ns_1m, r.floor_ns_1m, r.msi_per_s_1t,
                r.msi_per_s_2t, r.msi_speedup_2t, r.msi_per_s_churn, r.bytes_per_event,
                r.bytes_per_device, r.msi_ack_ns_1, r.route_ack_ns_1, r.msi_ack_ns_1m,
-               r.route_ack_ns_1m);
+               r.route_ack_ns_1m, r.int_mem_calls_per_cmd, r.int_mem_bytes_per_cmd,
+               r.int_mem_reads_per_run, r.mapti_mem_calls_per_cmd, r.mapti_mem_bytes_per_cmd,
+               r.sync_mem_reads, r.sync_mem_writes, r.sync_mem_bytes);
     return 0;
 }

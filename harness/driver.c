@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "migrate.h"
 
 /* GITS registers */
 #define GITS_CTLR 0x0000u
@@ -371,6 +372,19 @@ static int post_synced(struct drv *drv, const uint64_t dw[4], uint32_t cpu)
 int drv_raw_command(struct drv *drv, const uint64_t dw[4])
 {
     return post(drv, (const uint64_t(*)[4])dw, 1);
+}
+
+int drv_migrate(struct drv *drv, bool snapshot)
+{
+    if (drv->rec)
+        trace_w_migrate(drv->rec, snapshot);
+    char why[200];
+    int rc =
+        vm_migrate(drv->vm, snapshot ? VM_MIGRATE_SNAPSHOT : VM_MIGRATE_TABLES, why, sizeof(why));
+    if (rc)
+        return fail(drv, rc, "%s", why);
+    drv->seen_errors = 0; /* a new ITS counts from zero */
+    return 0;
 }
 
 /* ---- boot ---- */

@@ -101,6 +101,10 @@ int drv_cpu_online(struct drv *drv, uint32_t cpu);
 int drv_set_property(struct drv *drv, uint32_t devid, uint32_t vec, uint8_t priority, bool enabled);
 /* Queue one raw command (4 words) + CWRITER, wait. For error scenarios. */
 int drv_raw_command(struct drv *drv, const uint64_t dw[4]);
+/* The VM migrates (migrate.h: KVM's tables, or the snapshot) under the
+ * guest's feet, recorded as `migrate tables` / `migrate snapshot`.
+ * Returns 0 or what vm_migrate returns (drv_last_error says why). */
+int drv_migrate(struct drv *drv, bool snapshot);
 
 /* Guest-visible state. */
 uint32_t drv_lpi(const struct drv *drv, uint32_t devid, uint32_t vec); /* 0: none */

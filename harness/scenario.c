@@ -29,10 +29,14 @@ static const struct {
     {"unplug", "device hot-unplug (DISCARD, MAPD V=0) and re-plug reusing its LPIs", 2},
     {"props", "priorities and enable bits changed in the property table, then INV", 2},
     {"errors", "commands that fail with architected errors, announced by cmd-error", 2},
+    {"migrate",
+     "migrations (KVM tables, snapshot) with LPIs pending, moved, disabled, after "
+     "unplug and re-plug",
+     4},
 };
 
 const char *const scenario_names[] = {"boot",  "affinity", "hotplug", "unplug",
-                                      "props", "errors",   NULL};
+                                      "props", "errors",   "migrate", NULL};
 
 const char *scenario_description(const char *name)
 {
@@ -284,6 +288,109 @@ static int sc_errors(struct ctx *c)
     return 0;
 }
 
+/* Migrate (tables or snapshot); the VM must go on as if nothing happened. */
+static int migrate(struct ctx *c, bool snapshot) { return must(c, drv_migrate(c->drv, snapshot)); }
+
+/* Every vector of devid is pending (and raised) where the driver routes it. */
+static void expect_all_pending(struct ctx *c, uint32_t devid, uint32_t nvecs)
+{
+    for (uint32_t ev = 0; ev < nvecs; ev++) {
+        uint32_t intid = drv_lpi(c->drv, devid, ev), cpu = drv_vector_cpu(c->drv, devid, ev), v;
+        check(c, vits_lpi_state(vm_domain(c->vm), intid, &v) == 1 && v == cpu,
+              "after migrating, LPI %u is not pending on vCPU %u", intid, cpu);
+        check(c, vm_raised_on(c->vm, intid) == (int)cpu,
+              "after migrating, LPI %u is not raised on vCPU %u", intid, cpu);
+        drv_expect_pending(c->drv, cpu, intid);
+    }
+}
+
+static int sc_migrate(struct ctx *c)
+{
+    uint32_t cpus[8] = {0, 1, 2, 3, 0, 1, 2, 3};
+    if (must(c, drv_add_device(c->drv, 0x80, 8, cpus)) ||
+        must(c, drv_add_device(c->drv, 0x88, 4, NULL)))
+        return -EIO;
+    /* LPIs pending and raised, one moved by the last command (MOVI) */
+    for (uint32_t ev = 0; ev < 8; ev++)
+        msi_expect(c, 0x80, ev);
+    if (must(c, drv_set_affinity(c->drv, 0x80, 0, 2)) || migrate(c, false))
+        return -EIO;
+    expect_all_pending(c, 0x80, 8);
+    if (migrate(c, true)) /* twice in a row */
+        return -EIO;
+    expect_all_pending(c, 0x80, 8);
+    check(c, drain(c) == 8, "8 LPIs expected after the migrations");
+
+    /* an LPI pending while disabled: still pending, presented once enabled */
+    uint32_t l = drv_lpi(c->drv, 0x88, 1), cpu = drv_vector_cpu(c->drv, 0x88, 1);
+    if (must(c, drv_set_property(c->drv, 0x88, 1, 0x90, false)))
+        return -EIO;
+    msi_expect(c, 0x88, 1);
+    msi_expect(c, 0x88, 2);
+    for (int i = 0; i < 2; i++) {
+        if (migrate(c, i == 1))
+            return -EIO;
+        check(c, vm_raised_on(c->vm, l) < 0, "disabled LPI %u presented after a migration", l);
+        drv_expect_pending(c->drv, cpu, l);
+    }
+    if (must(c, drv_set_property(c->drv, 0x88, 1, 0x90, true)))
+        return -EIO;
+    check(c, vm_raised_on(c->vm, l) == (int)cpu, "re-enabled LPI %u not presented", l);
+    check(c, drain(c) == 2, "2 LPIs expected after enabling");
+
+    /* unplug, migrate: nothing of the device comes back */
+    uint32_t first = drv_lpi(c->drv, 0x80, 0);
+    msi_expect(c, 0x80, 5);
+    drain(c);
+    if (must(c, drv_remove_device(c->drv, 0x80)) || migrate(c, false))
+        return -EIO;
+    uint64_t blocked = c->res->blocked;
+    msi(c, 0x80, 0);
+    msi(c, 0x80, 5);
+    check(c, c->res->blocked == blocked + 2, "MSIs of an unplugged device not blocked");
+    check(c, vits_lpi_state(vm_domain(c->vm), first, NULL) == -ENOENT,
+          "LPI %u of the unplugged device came back", first);
+    /* a new device reuses the LPIs; migrate with them pending */
+    if (must(c, drv_add_device(c->drv, 0x90, 8, NULL)))
+        return -EIO;
+    check(c, drv_lpi(c->drv, 0x90, 0) == first, "LPIs not reused");
+    for (uint32_t ev = 0; ev < 8; ev += 2)
+        msi_expect(c, 0x90, ev);
+    if (migrate(c, true) || migrate(c, false))
+        return -EIO;
+    for (uint32_t ev = 1; ev < 8; ev += 2)
+        msi_expect(c, 0x90, ev);
+    expect_all_pending(c, 0x90, 8);
+    check(c, drain(c) == 8, "8 LPIs expected from the re-plugged LPIs");
+    /* the old device comes back under its old DeviceID, smaller */
+    if (must(c, drv_remove_device(c->drv, 0x90)) ||
+        must(c, drv_add_device(c->drv, 0x80, 2, NULL)) || migrate(c, false))
+        return -EIO;
+    msi_expect(c, 0x80, 0);
+    msi_expect(c, 0x80, 1);
+    msi(c, 0x80, 5); /* beyond its new ITT */
+    check(c, drain(c) == 2, "2 LPIs expected from the re-plugged device");
+
+    /* a CPU goes offline with LPIs pending, then a migration; back online */
+    for (uint32_t ev = 0; ev < 4; ev++)
+        msi_expect(c, 0x88, ev);
+    if (must(c, drv_cpu_offline(c->drv, 1)) || migrate(c, false))
+        return -EIO;
+    expect_all_pending(c, 0x88, 4);
+    drain(c);
+    if (must(c, drv_cpu_online(c->drv, 1)) || migrate(c, true))
+        return -EIO;
+    for (uint32_t ev = 0; ev < 4; ev++)
+        if (must(c, drv_set_affinity(c->drv, 0x88, ev, 1)))
+            return -EIO;
+    for (uint32_t ev = 0; ev < 4; ev++)
+        msi_expect(c, 0x88, ev);
+    if (migrate(c, false))
+        return -EIO;
+    check(c, drain(c) == 4, "4 LPIs expected on the CPU that came back");
+    return 0;
+}
+
 int scenario_run(const char *name, FILE *rec, struct scenario_result *res)
 {
     struct scenario_result local;
@@ -326,8 +433,8 @@ int scenario_run(const char *name, FILE *rec, struct scenario_result *res)
         check(&c, rc == 0, "boot: %s", drv_last_error(c.drv));
     }
     if (!rc) {
-        static int (*const fns[])(struct ctx *) = {sc_boot,   sc_affinity, sc_hotplug,
-                                                   sc_unplug, sc_props,    sc_errors};
+        static int (*const fns[])(struct ctx *) = {sc_boot,  sc_affinity, sc_hotplug, sc_unplug,
+                                                   sc_props, sc_errors,   sc_migrate};
         rc = fns[i](&c);
     }
     struct drv_stats ds;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "migrate.h"
 #include "trace.h"
 #include "vm.h"
 
@@ -196,6 +197,11 @@ void trace_w_cmd_error(struct trace_writer *w, uint32_t code)
     wr(w, "cmd-error 0x%06" PRIx32 "\n", code);
 }
 
+void trace_w_migrate(struct trace_writer *w, bool snapshot)
+{
+    wr(w, "migrate %s\n", snapshot ? "snapshot" : "tables");
+}
+
 /* ------------------------------------------------------------------ */
 /* Replayer                                                            */
 /* ------------------------------------------------------------------ */
@@ -207,6 +213,7 @@ void trace_w_cmd_error(struct trace_writer *w, uint32_t code)
 #define GITS_CBASER 0x80u
 #define GITS_CWRITER 0x88u
 #define GITS_CREADR 0x90u
+#define ITS 0u /* a trace's one ITS: the VM's first */
 
 enum { ST_OK = 0, ST_MISMATCH = 1, ST_BAD = 2, ST_UNSUPPORTED = 3 };
 
@@ -225,7 +232,8 @@ struct replay {
 
     struct vm *vm;
     struct vits_its *its;
-    uint64_t errors_seen; /* vits' error count */
+    uint64_t errors_seen;     /* vits' error count */
+    uint64_t commands_before; /* processed by ITSes that migrations replaced */
 
     /* command errors the last its-w raised, not yet announced */
     uint32_t pend[64];
@@ -316,7 +324,7 @@ static void collect_errors(struct replay *r)
 {
     struct vits_cmd_error e;
     uint64_t count = 0;
-    vits_its_last_error(r->its, &e, &count);
+    vm_its_last_error(r->vm, ITS, &e, &count);
     uint64_t n = count - r->errors_seen;
     r->errors_seen = count;
     for (uint64_t i = 0; i < n; i++)
@@ -345,7 +353,7 @@ static void flush_errors(struct replay *r)
 static uint64_t its_rd(struct replay *r, uint64_t off)
 {
     uint64_t v = 0;
-    vits_its_mmio_read(r->its, off, 8, &v);
+    vm_its_read(r->vm, ITS, off, 8, &v);
     return v;
 }
 
@@ -387,7 +395,7 @@ static void step_queue(struct replay *r, uint64_t cbaser, uint64_t target)
     for (unsigned n = 0; cur != target && n < 32768; n++) {
         uint64_t next = (cur + 32) % qsize;
         note_command(r, cbaser, cur);
-        vits_its_mmio_write(r->its, GITS_CWRITER, 8, next);
+        vm_its_write(r->vm, ITS, GITS_CWRITER, 8, next);
         collect_errors(r);
         uint64_t now = its_rd(r, GITS_CREADR);
         if ((now & 0xfffe0u) != next || (now & 1))
@@ -395,7 +403,7 @@ static void step_queue(struct replay *r, uint64_t cbaser, uint64_t target)
         cur = next;
     }
     if (cur != target) {
-        vits_its_mmio_write(r->its, GITS_CWRITER, 8, target);
+        vm_its_write(r->vm, ITS, GITS_CWRITER, 8, target);
         collect_errors(r);
     }
 }
@@ -408,7 +416,7 @@ static void its_write(struct replay *r, uint64_t off, unsigned size, uint64_t va
     uint64_t cbaser = its_rd(r, GITS_CBASER);
     uint64_t qsize = ((cbaser & 0xff) + 1) * 4096;
     uint64_t ctlr = 0;
-    vits_its_mmio_read(r->its, GITS_CTLR, 4, &ctlr);
+    vm_its_read(r->vm, ITS, GITS_CTLR, 4, &ctlr);
     bool enabled = ctlr & 1;
     bool valid = cbaser >> 63;
     uint64_t creadr = its_rd(r, GITS_CREADR);
@@ -430,14 +438,14 @@ static void its_write(struct replay *r, uint64_t off, unsigned size, uint64_t va
         if (target != creadr) {
             /* Hold the queue back (a disabled ITS does not process it),
              * enable, then feed it. */
-            vits_its_mmio_write(r->its, GITS_CWRITER, 8, creadr);
-            vits_its_mmio_write(r->its, off, size, val);
+            vm_its_write(r->vm, ITS, GITS_CWRITER, 8, creadr);
+            vm_its_write(r->vm, ITS, off, size, val);
             collect_errors(r);
             step_queue(r, cbaser, target);
             return;
         }
     }
-    vits_its_mmio_write(r->its, off, size, val);
+    vm_its_write(r->vm, ITS, off, size, val);
     collect_errors(r);
     if (valid) {
         uint64_t after = its_rd(r, GITS_CREADR);
@@ -464,10 +472,19 @@ static int start(struct replay *r)
         .redist_base = r->opt->have_platform ? r->opt->redist_base : 0,
         .log_level = r->opt->verbose ? VITS_LOG_GUEST : VITS_LOG_ERROR,
         .log = r->opt->verbose ? r->opt->log : NULL,
+        .max_access = r->opt->max_access,
     };
-    int rc = vm_start(r->vm, &cfg);
+    int rc;
+    if (r->opt->connect) { /* vits out of process */
+        int fd = r->opt->connect(r->opt->connect_ctx);
+        rc = fd < 0 ? fd : vm_start_remote(r->vm, &cfg, fd);
+    } else {
+        rc = vm_start(r->vm, &cfg);
+    }
     if (rc)
         return bad(r, ST_BAD, "cannot create a VM of %u vCPUs: %s", r->vcpus, vits_strerror(rc));
+    if (r->opt->fail_reads)
+        vm_fail_reads(r->vm, r->opt->fail_reads, -EIO);
     struct vits_its_config icfg;
     vits_its_config_init(&icfg);
     icfg.base = r->its_base;
@@ -671,7 +688,7 @@ static int rec_its_access(struct replay *r, char **tok, int ntok, bool write)
         return 0;
     }
     uint64_t got = 0;
-    vits_its_mmio_read(r->its, off, size, &got);
+    vm_its_read(r->vm, ITS, off, size, &got);
     if (ntok == 4 && got != val) {
         r->res->read_differences++;
         if (r->opt->strict)
@@ -716,13 +733,12 @@ static int rec_gicr_access(struct replay *r, char **tok, int ntok, bool write)
         rc = value_arg(r, tok[4], size, &val);
     if (rc)
         return rc;
-    struct vits_domain *d = vm_domain(r->vm);
     if (write) {
-        vits_gicr_mmio_write(d, cpu, off, size, val); /* -ENOENT: the vGIC's */
+        vm_gicr_write(r->vm, cpu, off, size, val); /* -ENOENT: the vGIC's */
         return 0;
     }
     uint64_t got = 0;
-    if (vits_gicr_mmio_read(d, cpu, off, size, &got))
+    if (vm_gicr_read(r->vm, cpu, off, size, &got))
         got = 0;
     if (ntok == 5 && got != val) {
         r->res->read_differences++;
@@ -751,7 +767,7 @@ static int rec_msi(struct replay *r, char **tok, int ntok)
         rc = start(r);
     if (rc)
         return rc;
-    if (vits_its_signal_msi(r->its, (uint32_t)devid, (uint32_t)ev) == 1)
+    if (vm_msi(r->vm, r->its_base + VITS_GITS_TRANSLATER, (uint32_t)devid, (uint32_t)ev) == 1)
         r->res->msi_delivered++;
     else
         r->res->msi_blocked++;
@@ -762,7 +778,7 @@ static int rec_msi(struct replay *r, char **tok, int ntok)
 static void describe_lpi(struct replay *r, uint32_t intid, char *buf, size_t n)
 {
     uint32_t v;
-    int st = vits_lpi_state(vm_domain(r->vm), intid, &v);
+    int st = vm_lpi_state(r->vm, intid, &v);
     if (st < 0)
         snprintf(buf, n, "LPI %u is not mapped", intid);
     else if (st == 0)
@@ -812,7 +828,7 @@ static int rec_expect_pending(struct replay *r, char **tok, int ntok)
     if (rc)
         return rc;
     uint32_t v;
-    if (vits_lpi_state(vm_domain(r->vm), (uint32_t)intid, &v) == 1 && v == cpu) {
+    if (vm_lpi_state(r->vm, (uint32_t)intid, &v) == 1 && v == cpu) {
         r->res->expects_held++;
         return 0;
     }
@@ -836,7 +852,7 @@ static int rec_expect_idle(struct replay *r, int ntok)
             continue;
         }
         uint32_t v;
-        if (!(r->mapped[i / 8] & (1u << (i % 8))) || vits_lpi_state(vm_domain(r->vm), i, &v) != 1 ||
+        if (!(r->mapped[i / 8] & (1u << (i % 8))) || vm_lpi_state(r->vm, i, &v) != 1 ||
             v == UINT32_MAX)
             continue;
         if (found++ < 8)
@@ -874,6 +890,35 @@ static int rec_cmd_error(struct replay *r, char **tok, int ntok)
                  "cmd-error 0x%06" PRIx64 " announced, but the command failed with 0x%06" PRIx32
                  " (%s)",
                  code, got, vits_strerror((int)got));
+    return 0;
+}
+
+/* Save everything, replace the ITS and its domain by fresh ones, restore
+ * (harness/migrate.c), and go on. A failure stops the replay. */
+static int rec_migrate(struct replay *r, char **tok, int ntok)
+{
+    if (ntok != 2 || (strcmp(tok[1], "tables") && strcmp(tok[1], "snapshot")))
+        return bad(r, ST_BAD, "expected `migrate tables` or `migrate snapshot`");
+    int rc = start(r);
+    if (rc)
+        return rc;
+    uint64_t done = vm_its_commands(r->vm, ITS);
+    char why[200];
+    if (vm_is_remote(r->vm)) /* the server migrates its own VM, the same way */
+        rc = vm_remote_migrate(r->vm, strcmp(tok[1], "tables") != 0, why, sizeof(why));
+    else
+        rc = vm_migrate(r->vm, strcmp(tok[1], "tables") ? VM_MIGRATE_SNAPSHOT : VM_MIGRATE_TABLES,
+                        why, sizeof(why));
+    if (rc == -EOPNOTSUPP)
+        return bad(r, ST_UNSUPPORTED, "`migrate %s`: %s; replay stopped here", tok[1], why);
+    if (rc) {
+        mismatch(r, 0, "%s; replay stopped here", why);
+        return ST_MISMATCH;
+    }
+    /* A new ITS: its counters start again. */
+    r->its = vm_its(r->vm, ITS);
+    r->commands_before += done;
+    r->errors_seen = 0;
     return 0;
 }
 
@@ -931,12 +976,7 @@ static int record(struct replay *r, char **tok, int ntok)
     case TK_CMD_ERROR:
         return rec_cmd_error(r, tok, ntok);
     default: /* TK_MIGRATE */
-        if (ntok != 2 || (strcmp(tok[1], "tables") && strcmp(tok[1], "snapshot")))
-            return bad(r, ST_BAD, "expected `migrate tables` or `migrate snapshot`");
-        return bad(r, ST_UNSUPPORTED,
-                   "`migrate %s` is not supported by this replayer yet (save/restore is issue 6); "
-                   "replay stopped here",
-                   tok[1]);
+        return rec_migrate(r, tok, ntok);
     }
 }
 
@@ -1093,8 +1133,8 @@ int replay_stream(FILE *in, const char *name, const struct replay_options *opt,
     if (!status)
         flush_errors(&r);
     free(buf);
-    if (r.its)
-        res->commands = vits_its_commands(r.its);
+    if (vm_nr_its(r.vm))
+        res->commands = r.commands_before + vm_its_commands(r.vm, ITS);
     struct vm_stats st;
     vm_stats(r.vm, &st);
     res->violations = st.violations;

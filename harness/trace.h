@@ -53,6 +53,8 @@ void trace_w_ack(struct trace_writer *w, uint32_t cpu, uint32_t intid);
 void trace_w_expect_pending(struct trace_writer *w, uint32_t cpu, uint32_t intid);
 void trace_w_expect_idle(struct trace_writer *w);
 void trace_w_cmd_error(struct trace_writer *w, uint32_t code);
+/* `migrate tables`, or `migrate snapshot`. */
+void trace_w_migrate(struct trace_writer *w, bool snapshot);
 
 /* ---- replaying ---- */
 
@@ -67,6 +69,15 @@ struct replay_options {
     uint32_t vcpus;
     uint64_t its_base;
     uint64_t redist_base; /* 0: vits' default */
+    /* vits out of process: connect returns a connected stream socket to
+     * a fresh server (`vits-sim serve`, docs/protocol.md) or a negative
+     * errno; NULL: vits in process. The report is the same either way. */
+    int (*connect)(void *ctx);
+    void *connect_ctx;
+    /* A failing transport: every n-th guest-memory read vits makes fails
+     * with -EIO (0: none); see vm_fail_reads. */
+    unsigned fail_reads;
+    uint32_t max_access; /* the ops table's max_access (0: no limit) */
 };
 
 enum trace_kind {
@@ -101,7 +112,7 @@ struct replay_result {
     uint64_t mismatches;
     uint64_t violations; /* injector protocol */
     /* 0 ok, 1 mismatches, 2 a malformed trace or a setup failure,
-     * 3 a record this replayer does not support (migrate). */
+     * 3 a record this replayer cannot carry out (a migration it cannot do). */
     int status;
 };
 

@@ -7,18 +7,22 @@
  *   record    run a scripted driver-model scenario, record it as a trace
  *   decode    print a command-queue dump as readable commands
  *   dtb       write a device tree blob of a VM with a GICv3 and an ITS
+ *   serve     run vits in this process for a VMM over a socket
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "decode.h"
 #include "dtb.h"
+#include "remote.h"
 #include "scenario.h"
 #include "sim.h"
 #include "trace.h"
@@ -219,18 +223,58 @@ static const char replay_help[] =
     "reference embedding. Each file is replayed in a fresh VM; the report\n"
     "gives the records of each kind, commands processed, MSIs delivered and\n"
     "blocked, acknowledgements matched, and every mismatch with its line.\n"
+    "`migrate tables` / `migrate snapshot` save the state, create a fresh ITS\n"
+    "and domain, and restore (docs/migration.md).\n"
     "Exit status: 0 all passed, 1 a mismatch, 2 a malformed trace or bad\n"
-    "arguments, 3 a record this replayer does not support (migrate).\n"
+    "arguments, 3 a record this replayer cannot carry out.\n"
     "\n"
     "  --dtb FILE      take the ITS base, redistributor base and vCPU count from\n"
     "                  a device tree blob (a trace's own vcpus/its must agree)\n"
     "  --strict        a register read that differs from the trace is a mismatch\n"
     "  --max-mem MIB   guest memory a trace may write (default 256)\n"
-    "  --verbose       print vits' guest-error log lines to stderr\n";
+    "  --verbose       print vits' guest-error log lines to stderr\n"
+    "  --remote        run vits out of process: a `vits-sim serve` child per\n"
+    "                  trace, reached over a socketpair (docs/protocol.md);\n"
+    "                  the report is the same as in process\n"
+    "  --connect PATH  run vits in the server listening at PATH instead\n"
+    "  --fail-reads N  every N-th guest-memory read vits makes fails (-EIO),\n"
+    "                  as a lost message would\n"
+    "  --max-access N  largest guest-memory access vits may make (bytes)\n";
+
+/* --remote / --connect: where each trace's server comes from. */
+struct replay_server {
+    const char *path; /* --connect */
+    pid_t pid;        /* the child of --remote, 0 when none */
+};
+
+static int replay_connect(void *ctx)
+{
+    struct replay_server *sv = ctx;
+    if (sv->path)
+        return remote_dial(sv->path);
+    return remote_spawn("/proc/self/exe", NULL, &sv->pid);
+}
+
+/* Reap a --remote child after its trace; 0, or 2 when it failed. */
+static int reap_server(struct replay_server *sv, const char *trace)
+{
+    if (sv->pid <= 0)
+        return 0;
+    int st = 0;
+    pid_t pid = sv->pid;
+    sv->pid = 0;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+        fprintf(stderr, "%s replay: %s: the server (pid %d) ended abnormally (status 0x%x)\n", prog,
+                trace, (int)pid, st);
+        return 2;
+    }
+    return 0;
+}
 
 static int cmd_replay(struct args *a)
 {
     struct replay_options o = {0};
+    struct replay_server server = {0};
     const char *v;
     int nfiles = 0;
     for (a->i = 2; a->i < a->argc; a->i++) {
@@ -262,6 +306,23 @@ static int cmd_replay(struct args *a)
             if (mib < 1 || mib > 65536)
                 return usage_error(a->cmd, "--max-mem: 1..65536 MiB");
             o.max_pages = (size_t)mib * 256;
+        } else if (opt(a, "--remote", false, &v)) {
+            o.connect = replay_connect;
+            o.connect_ctx = &server;
+        } else if (opt(a, "--connect", true, &v)) {
+            if (!v)
+                return usage_error(a->cmd, "--connect needs a socket path");
+            server.path = v;
+            o.connect = replay_connect;
+            o.connect_ctx = &server;
+        } else if (opt(a, "--fail-reads", true, &v)) {
+            int rc = get_u32(a->cmd, "--fail-reads", v, &o.fail_reads);
+            if (rc)
+                return rc;
+        } else if (opt(a, "--max-access", true, &v)) {
+            int rc = get_u32(a->cmd, "--max-access", v, &o.max_access);
+            if (rc)
+                return rc;
         } else if (arg[0] == '-' && arg[1]) {
             return usage_error(a->cmd, "unknown option `%s`", arg);
         } else {
@@ -274,7 +335,8 @@ static int cmd_replay(struct args *a)
     unsigned passed = 0;
     for (a->i = 2; a->i < a->argc; a->i++) {
         const char *arg = a->argv[a->i];
-        if (!strcmp(arg, "--dtb") || !strcmp(arg, "--max-mem")) {
+        if (!strcmp(arg, "--dtb") || !strcmp(arg, "--max-mem") || !strcmp(arg, "--connect") ||
+            !strcmp(arg, "--fail-reads") || !strcmp(arg, "--max-access")) {
             a->i++;
             continue;
         }
@@ -282,6 +344,9 @@ static int cmd_replay(struct args *a)
             continue;
         int st = !strcmp(arg, "-") ? replay_stream(stdin, "<stdin>", &o, NULL)
                                    : replay_file(arg, &o, NULL);
+        int sst = reap_server(&server, arg);
+        if (sst > st)
+            st = sst;
         if (st > worst)
             worst = st;
         passed += st == 0;
@@ -508,6 +573,90 @@ static int cmd_dtb(struct args *a)
     return 0;
 }
 
+/* ---- serve ---- */
+
+static const char serve_help[] =
+    "usage: vits-sim serve --fd N | --socket PATH [OPTIONS]\n"
+    "\n"
+    "Run vits in this process for VMM-side clients (docs/protocol.md): the\n"
+    "client sends MMIO requests (served through per-vCPU request slots) and\n"
+    "MSIs; vits reaches the client's guest memory only through read and\n"
+    "write messages on the socket, and raises LPIs in the client's vGIC\n"
+    "with messages too. Each connection is a fresh VM.\n"
+    "\n"
+    "  --fd N          serve the client on the connected socket N, then exit\n"
+    "  --socket PATH   listen on a Unix socket at PATH (it must not exist) and\n"
+    "                  serve clients one after another\n"
+    "  --once          with --socket: exit after the first client\n"
+    "  --max-data N    largest guest-memory message, bytes (default 65536)\n"
+    "  --verbose       report connections and vits' log lines on stderr\n"
+    "Exit status: 0 when every client said BYE, 1 when a connection broke,\n"
+    "2 bad arguments or a socket that could not be set up.\n";
+
+static volatile sig_atomic_t serve_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    serve_stop = 1;
+}
+
+static int cmd_serve(struct args *a)
+{
+    struct serve_options o = {.log = stderr};
+    const char *path = NULL, *v;
+    uint32_t fd = UINT32_MAX;
+    bool once = false;
+    int rc = 0;
+    for (a->i = 2; a->i < a->argc && !rc; a->i++) {
+        const char *arg = a->argv[a->i];
+        if (is_help(arg)) {
+            fputs(serve_help, stdout);
+            return 0;
+        } else if (opt(a, "--fd", true, &v)) {
+            rc = get_u32(a->cmd, "--fd", v, &fd);
+        } else if (opt(a, "--socket", true, &v)) {
+            if (!v)
+                return usage_error(a->cmd, "--socket needs a path");
+            path = v;
+        } else if (opt(a, "--once", false, &v)) {
+            once = true;
+        } else if (opt(a, "--max-data", true, &v)) {
+            rc = get_u32(a->cmd, "--max-data", v, &o.max_data);
+            if (!rc && (o.max_data < 8 || o.max_data > PROTO_MAX_DATA))
+                rc = usage_error(a->cmd, "--max-data: 8..%u", PROTO_MAX_DATA);
+        } else if (opt(a, "--verbose", false, &v)) {
+            o.verbose = true;
+        } else {
+            return usage_error(a->cmd, "unknown argument `%s`", arg);
+        }
+    }
+    if (rc)
+        return rc;
+    if ((fd == UINT32_MAX) == !path)
+        return usage_error(a->cmd, "give one of --fd N and --socket PATH");
+    if (path) {
+        /* SIGINT / SIGTERM end the accept loop (no SA_RESTART), so the
+         * socket file is removed. */
+        struct sigaction sa = {.sa_handler = on_stop_signal};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        o.stop = &serve_stop;
+        rc = serve_socket(path, once, &o);
+        if (rc && rc != -EPIPE)
+            fprintf(stderr, "%s serve: %s: %s\n", prog, path, vits_strerror(rc));
+        return rc ? (rc == -EPIPE || rc == -EPROTO ? 1 : 2) : 0;
+    }
+    if (fd > 65535)
+        return usage_error(a->cmd, "--fd: not a descriptor");
+    rc = serve_connection((int)fd, &o);
+    if (rc)
+        fprintf(stderr, "%s serve: the connection ended without BYE: %s\n", prog,
+                vits_strerror(rc));
+    return rc ? 1 : 0;
+}
+
 /* ---- main ---- */
 
 static const char main_help[] =
@@ -522,6 +671,7 @@ static const char main_help[] =
     "  record     record a driver-model scenario as a vits-trace\n"
     "  decode     print a command-queue dump as readable commands\n"
     "  dtb        write a device tree blob with a GICv3 and its ITS\n"
+    "  serve      run vits in this process for a VMM over a socket\n"
     "\n"
     "`vits-sim COMMAND --help` describes each command.\n";
 
@@ -551,6 +701,8 @@ int main(int argc, char **argv)
         return cmd_decode(&a);
     if (!strcmp(cmd, "dtb"))
         return cmd_dtb(&a);
+    if (!strcmp(cmd, "serve"))
+        return cmd_serve(&a);
     fprintf(stderr, "%s: unknown command `%s`\n\n", prog, cmd);
     fputs(main_help, stderr);
     return 2;

@@ -10,14 +10,20 @@
  * stripe lock (from any thread that signals an MSI, or under its domain
  * lock from command processing) and read_mem/write_mem under its domain
  * lock; neither of ours is ever held across a vits call, so there is no
- * cycle.
+ * cycle. Out of process (vm_start_remote), the connection's own mutex
+ * serialises the calls to the server and is held while the client waits
+ * for a reply, during which it runs these same callbacks for the server:
+ * again neither of our locks is held across a call.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "remote.h"
 #include "vm.h"
 
 #define INJ_CHUNK_SHIFT 12u
@@ -69,11 +75,18 @@ struct vm {
     struct fault faults[VM_MAX_FAULTS];
     unsigned nr_faults;
     uint64_t mem_reads, mem_writes, mem_faults;
+    unsigned fail_every, fail_countdown; /* vm_fail_reads */
+    int fail_err;
 
     struct vm_config cfg;
     struct vits_ops ops;
     struct vits_domain *d;
+    struct remote *remote; /* vits out of process (vm_start_remote) */
+    int remote_fd;         /* the connection vm_start_remote hands to vm_start */
+    bool want_remote;
     struct vits_its *its[VM_MAX_ITS];
+    struct vits_its_config its_cfg[VM_MAX_ITS]; /* for vm_recreate */
+    struct vits_domain_config dcfg;
     uint64_t its_base[VM_MAX_ITS];
     unsigned nr_its;
     struct vm_hooks hooks;
@@ -441,12 +454,29 @@ static void op_log(void *opaque, enum vits_log_level level, const char *msg)
 
 static int op_read_mem(void *opaque, uint64_t gpa, void *buf, size_t len)
 {
-    return vm_mem_read(opaque, gpa, buf, len);
+    struct vm *vm = opaque;
+    pthread_mutex_lock(&vm->ram_lock);
+    int err = 0;
+    if (vm->fail_every && --vm->fail_countdown == 0) {
+        vm->fail_countdown = vm->fail_every;
+        vm->mem_faults++;
+        err = vm->fail_err;
+    }
+    pthread_mutex_unlock(&vm->ram_lock);
+    return err ? err : vm_mem_read(vm, gpa, buf, len);
 }
 
 static int op_write_mem(void *opaque, uint64_t gpa, const void *buf, size_t len)
 {
     return vm_mem_write(opaque, gpa, buf, len);
+}
+
+/* Whether the VM has a vits domain, here or out of process. */
+static bool live(const struct vm *vm) { return vm->d || vm->remote; }
+
+static int lpi_ack(struct vm *vm, uint32_t vcpu, uint32_t intid)
+{
+    return vm->remote ? remote_ack(vm->remote, vcpu, intid) : vits_lpi_ack(vm->d, vcpu, intid);
 }
 
 /*
@@ -494,7 +524,7 @@ static void settle_ack(struct vm *vm, uint32_t vcpu, uint32_t intid, int rc)
 
 int vm_take(struct vm *vm, uint32_t vcpu, bool wait, uint32_t *intid, uint8_t *priority)
 {
-    if (!vm || !vm->d || vcpu >= vm->cfg.nr_vcpus)
+    if (!vm || !live(vm) || vcpu >= vm->cfg.nr_vcpus)
         return -EINVAL;
     struct inj_vcpu *h = &vm->vcpu[vcpu];
     pthread_mutex_lock(&vm->inj_lock);
@@ -513,7 +543,7 @@ int vm_take(struct vm *vm, uint32_t vcpu, bool wait, uint32_t *intid, uint8_t *p
     vm->takes++;
     pthread_mutex_unlock(&vm->inj_lock);
 
-    int rc = vits_lpi_ack(vm->d, vcpu, id);
+    int rc = lpi_ack(vm, vcpu, id);
 
     pthread_mutex_lock(&vm->inj_lock);
     settle_ack(vm, vcpu, id, rc);
@@ -531,7 +561,7 @@ int vm_take(struct vm *vm, uint32_t vcpu, bool wait, uint32_t *intid, uint8_t *p
 
 int vm_ack(struct vm *vm, uint32_t vcpu, uint32_t intid)
 {
-    if (!vm || !vm->d || vcpu >= vm->cfg.nr_vcpus)
+    if (!vm || !live(vm) || vcpu >= vm->cfg.nr_vcpus)
         return -EINVAL;
     pthread_mutex_lock(&vm->inj_lock);
     struct inj_lpi *e = lpi_entry(vm, intid, false);
@@ -545,7 +575,7 @@ int vm_ack(struct vm *vm, uint32_t vcpu, uint32_t intid)
     vm->takes++;
     pthread_mutex_unlock(&vm->inj_lock);
 
-    int rc = vits_lpi_ack(vm->d, vcpu, intid);
+    int rc = lpi_ack(vm, vcpu, intid);
 
     pthread_mutex_lock(&vm->inj_lock);
     settle_ack(vm, vcpu, intid, rc);
@@ -658,11 +688,27 @@ struct vm *vm_new(size_t max_pages)
     return vm;
 }
 
+/* The remote half of vm_start: open the connection vm_start_remote
+ * handed over and create the domain at its other end. */
+static int start_remote(struct vm *vm, const struct vits_domain_config *dcfg)
+{
+    vm->want_remote = false;
+    int rc = remote_open(vm->remote_fd, &vm->ops, vm, 0, &vm->remote);
+    if (!rc) {
+        rc = remote_create(vm->remote, dcfg, vm->cfg.max_access);
+        if (rc) {
+            remote_close(vm->remote);
+            vm->remote = NULL;
+        }
+    }
+    return rc;
+}
+
 int vm_start(struct vm *vm, const struct vm_config *cfg)
 {
     if (!vm || !cfg)
         return -EINVAL;
-    if (vm->d)
+    if (live(vm))
         return -EALREADY;
     struct vits_domain_config dcfg;
     vits_domain_config_init(&dcfg, cfg->nr_vcpus);
@@ -674,6 +720,7 @@ int vm_start(struct vm *vm, const struct vm_config *cfg)
     if (cfg->nr_vcpus < 1 || cfg->nr_vcpus > 4096)
         return -EINVAL;
     vm->cfg = *cfg;
+    vm->ops.max_access = cfg->max_access;
     vm->cfg.lpi_id_bits = dcfg.lpi_id_bits;
     vm->cfg.redist_base = dcfg.redist_base;
     vm->vcpu = calloc(cfg->nr_vcpus, sizeof(*vm->vcpu));
@@ -681,7 +728,9 @@ int vm_start(struct vm *vm, const struct vm_config *cfg)
         return -ENOMEM;
     for (uint32_t v = 0; v < cfg->nr_vcpus; v++)
         pthread_cond_init(&vm->vcpu[v].cond, NULL);
-    int rc = vits_domain_create(&dcfg, &vm->ops, vm, &vm->d);
+    vm->dcfg = dcfg;
+    int rc =
+        vm->want_remote ? start_remote(vm, &dcfg) : vits_domain_create(&dcfg, &vm->ops, vm, &vm->d);
     if (rc) {
         for (uint32_t v = 0; v < cfg->nr_vcpus; v++)
             pthread_cond_destroy(&vm->vcpu[v].cond);
@@ -692,7 +741,7 @@ int vm_start(struct vm *vm, const struct vm_config *cfg)
     return rc;
 }
 
-bool vm_started(const struct vm *vm) { return vm && vm->d; }
+bool vm_started(const struct vm *vm) { return vm && live(vm); }
 
 void vm_set_hooks(struct vm *vm, const struct vm_hooks *hooks)
 {
@@ -701,16 +750,17 @@ void vm_set_hooks(struct vm *vm, const struct vm_hooks *hooks)
 
 int vm_add_its(struct vm *vm, const struct vits_its_config *cfg)
 {
-    if (!vm || !vm->d || !cfg)
+    if (!vm || !live(vm) || !cfg)
         return -EINVAL;
     if (vm->nr_its >= VM_MAX_ITS)
         return -ENOSPC;
-    struct vits_its *its;
-    int rc = vits_its_create(vm->d, cfg, &its);
-    if (rc)
+    struct vits_its *its = NULL;
+    int rc = vm->remote ? remote_its_create(vm->remote, cfg) : vits_its_create(vm->d, cfg, &its);
+    if (rc < 0)
         return rc;
     vm->its[vm->nr_its] = its;
     vm->its_base[vm->nr_its] = cfg->base;
+    vm->its_cfg[vm->nr_its] = *cfg;
     return (int)vm->nr_its++;
 }
 
@@ -726,8 +776,28 @@ uint64_t vm_its_base(const struct vm *vm, unsigned idx)
 
 unsigned vm_nr_its(const struct vm *vm) { return vm ? vm->nr_its : 0; }
 struct vits_domain *vm_domain(const struct vm *vm) { return vm ? vm->d : NULL; }
-uint32_t vm_nr_vcpus(const struct vm *vm) { return vm && vm->d ? vm->cfg.nr_vcpus : 0; }
+uint32_t vm_nr_vcpus(const struct vm *vm) { return vm && live(vm) ? vm->cfg.nr_vcpus : 0; }
 uint64_t vm_redist_base(const struct vm *vm) { return vm->cfg.redist_base; }
+
+int vm_recreate(struct vm *vm)
+{
+    if (!vm || vm->remote)
+        return vm ? -EOPNOTSUPP : -EINVAL;
+    if (!vm->d)
+        return -EINVAL;
+    for (unsigned i = 0; i < vm->nr_its; i++) {
+        vits_its_destroy(vm->its[i]);
+        vm->its[i] = NULL;
+    }
+    int rc = vits_domain_destroy(vm->d);
+    if (rc)
+        return rc;
+    vm->d = NULL;
+    rc = vits_domain_create(&vm->dcfg, &vm->ops, vm, &vm->d);
+    for (unsigned i = 0; !rc && i < vm->nr_its; i++)
+        rc = vits_its_create(vm->d, &vm->its_cfg[i], &vm->its[i]);
+    return rc;
+}
 
 void vm_free(struct vm *vm)
 {
@@ -737,6 +807,7 @@ void vm_free(struct vm *vm)
         vits_its_destroy(vm->its[i]);
     if (vm->d)
         vits_domain_destroy(vm->d);
+    remote_close(vm->remote);
     for (size_t b = 0; b < vm->nr_buckets; b++) {
         struct page *p = vm->buckets[b];
         while (p) {
@@ -775,7 +846,7 @@ static int route(const struct vm *vm, uint64_t gpa, unsigned *idx, uint64_t *off
             return 1;
         }
     uint64_t rb = vm->cfg.redist_base;
-    if (vm->d && gpa >= rb && (gpa - rb) / VM_GICR_STRIDE < vm->cfg.nr_vcpus) {
+    if (live(vm) && gpa >= rb && (gpa - rb) / VM_GICR_STRIDE < vm->cfg.nr_vcpus) {
         *idx = (unsigned)((gpa - rb) / VM_GICR_STRIDE);
         *off = (gpa - rb) % VM_GICR_STRIDE;
         return 2;
@@ -789,9 +860,9 @@ int vm_mmio_read(struct vm *vm, uint64_t gpa, unsigned size, uint64_t *val)
     uint64_t off;
     switch (route(vm, gpa, &idx, &off)) {
     case 1:
-        return vits_its_mmio_read(vm->its[idx], off, size, val);
+        return vm_its_read(vm, idx, off, size, val);
     case 2: {
-        int rc = vits_gicr_mmio_read(vm->d, idx, off, size, val);
+        int rc = vm_gicr_read(vm, idx, off, size, val);
         if (rc == -ENOENT) { /* the stub vGIC's register */
             *val = 0;
             rc = 0;
@@ -809,9 +880,9 @@ int vm_mmio_write(struct vm *vm, uint64_t gpa, unsigned size, uint64_t val)
     uint64_t off;
     switch (route(vm, gpa, &idx, &off)) {
     case 1:
-        return vits_its_mmio_write(vm->its[idx], off, size, val);
+        return vm_its_write(vm, idx, off, size, val);
     case 2: {
-        int rc = vits_gicr_mmio_write(vm->d, idx, off, size, val);
+        int rc = vm_gicr_write(vm, idx, off, size, val);
         return rc == -ENOENT ? 0 : rc;
     }
     default:
@@ -823,6 +894,155 @@ int vm_msi(struct vm *vm, uint64_t doorbell, uint32_t devid, uint32_t eventid)
 {
     for (unsigned i = 0; i < vm->nr_its; i++)
         if (vm->its_base[i] + VITS_GITS_TRANSLATER == doorbell)
-            return vits_its_signal_msi(vm->its[i], devid, eventid);
+            return vm->remote ? remote_msi(vm->remote, doorbell, devid, eventid)
+                              : vits_its_signal_msi(vm->its[i], devid, eventid);
     return -ENODEV;
+}
+
+/* ------------------------------------------------------------------ */
+/* Out of process, and the calls that work either way                  */
+/* ------------------------------------------------------------------ */
+
+int vm_start_remote(struct vm *vm, const struct vm_config *cfg, int fd)
+{
+    if (!vm || fd < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -EINVAL;
+    }
+    if (live(vm)) {
+        close(fd);
+        return -EALREADY;
+    }
+    vm->remote_fd = fd;
+    vm->want_remote = true;
+    int rc = vm_start(vm, cfg);
+    if (vm->want_remote) { /* vm_start failed before it took the fd */
+        vm->want_remote = false;
+        close(fd);
+    }
+    return rc;
+}
+
+bool vm_is_remote(const struct vm *vm) { return vm && vm->remote; }
+
+void vm_remote_stats(struct vm *vm, struct remote_stats *st)
+{
+    if (vm && vm->remote)
+        remote_stats(vm->remote, st);
+    else
+        memset(st, 0, sizeof(*st));
+}
+
+/* An access to guest physical address addr, served by the server. */
+static int remote_access(struct vm *vm, uint64_t addr, uint32_t vcpu, unsigned size, bool write,
+                         uint64_t *val)
+{
+    struct vits_ioreq r = {.addr = addr,
+                           .size = size,
+                           .dir = write ? VITS_IOREQ_WRITE : VITS_IOREQ_READ,
+                           .vcpu = vcpu,
+                           .data = write ? *val : 0};
+    int rc = remote_mmio(vm->remote, &r);
+    if (!rc && !write)
+        *val = r.data;
+    return rc;
+}
+
+int vm_its_read(struct vm *vm, unsigned idx, uint64_t off, unsigned size, uint64_t *val)
+{
+    if (!vm || idx >= vm->nr_its || !val)
+        return -EINVAL;
+    if (!vm->remote)
+        return vits_its_mmio_read(vm->its[idx], off, size, val);
+    if (off >= VITS_ITS_FRAME_SIZE)
+        return -EINVAL;
+    return remote_access(vm, vm->its_base[idx] + off, 0, size, false, val);
+}
+
+int vm_its_write(struct vm *vm, unsigned idx, uint64_t off, unsigned size, uint64_t val)
+{
+    if (!vm || idx >= vm->nr_its)
+        return -EINVAL;
+    if (!vm->remote)
+        return vits_its_mmio_write(vm->its[idx], off, size, val);
+    if (off >= VITS_ITS_FRAME_SIZE)
+        return -EINVAL;
+    return remote_access(vm, vm->its_base[idx] + off, 0, size, true, &val);
+}
+
+int vm_gicr_read(struct vm *vm, uint32_t vcpu, uint64_t off, unsigned size, uint64_t *val)
+{
+    if (!vm || !live(vm) || vcpu >= vm->cfg.nr_vcpus || !val)
+        return -EINVAL;
+    if (!vm->remote)
+        return vits_gicr_mmio_read(vm->d, vcpu, off, size, val);
+    if (off >= VM_GICR_STRIDE)
+        return -ENOENT;
+    return remote_access(vm, vm->cfg.redist_base + (uint64_t)vcpu * VM_GICR_STRIDE + off, vcpu,
+                         size, false, val);
+}
+
+int vm_gicr_write(struct vm *vm, uint32_t vcpu, uint64_t off, unsigned size, uint64_t val)
+{
+    if (!vm || !live(vm) || vcpu >= vm->cfg.nr_vcpus)
+        return -EINVAL;
+    if (!vm->remote)
+        return vits_gicr_mmio_write(vm->d, vcpu, off, size, val);
+    if (off >= VM_GICR_STRIDE)
+        return -ENOENT;
+    return remote_access(vm, vm->cfg.redist_base + (uint64_t)vcpu * VM_GICR_STRIDE + off, vcpu,
+                         size, true, &val);
+}
+
+int vm_lpi_state(struct vm *vm, uint32_t intid, uint32_t *vcpu)
+{
+    if (!vm || !live(vm))
+        return -EINVAL;
+    return vm->remote ? remote_lpi_state(vm->remote, intid, vcpu)
+                      : vits_lpi_state(vm->d, intid, vcpu);
+}
+
+int vm_its_last_error(struct vm *vm, unsigned idx, struct vits_cmd_error *err, uint64_t *count)
+{
+    if (!vm || idx >= vm->nr_its)
+        return -EINVAL;
+    return vm->remote ? remote_its_status(vm->remote, idx, err, count, NULL)
+                      : vits_its_last_error(vm->its[idx], err, count);
+}
+
+uint64_t vm_its_commands(struct vm *vm, unsigned idx)
+{
+    if (!vm || idx >= vm->nr_its)
+        return 0;
+    if (!vm->remote)
+        return vits_its_commands(vm->its[idx]);
+    uint64_t n = 0;
+    return remote_its_status(vm->remote, idx, NULL, NULL, &n) < 0 ? 0 : n;
+}
+
+int vm_sync_pending(struct vm *vm)
+{
+    if (!vm || !live(vm))
+        return -EINVAL;
+    return vm->remote ? remote_sync_pending(vm->remote) : vits_domain_sync_pending(vm->d);
+}
+
+int vm_remote_migrate(struct vm *vm, bool snapshot, char *why, size_t n)
+{
+    if (!vm || !vm->remote) {
+        if (why && n)
+            snprintf(why, n, "migrate: vits is not out of process");
+        return vm ? -EOPNOTSUPP : -EINVAL;
+    }
+    return remote_migrate(vm->remote, snapshot, why, n);
+}
+
+void vm_fail_reads(struct vm *vm, unsigned n, int err)
+{
+    pthread_mutex_lock(&vm->ram_lock);
+    vm->fail_every = n;
+    vm->fail_countdown = n;
+    vm->fail_err = err ? err : -EIO;
+    pthread_mutex_unlock(&vm->ram_lock);
 }

@@ -59,6 +59,9 @@ struct vm_config {
     uint64_t redist_base; /* 0: 0x080a0000 */
     enum vits_log_level log_level;
     FILE *log; /* where vits' log lines go (NULL: counted only) */
+    /* The largest guest-memory access vits may make (the ops table's
+     * max_access; 0: no limit). */
+    uint32_t max_access;
 };
 
 /* Counters of the injector and of guest memory. */
@@ -75,6 +78,16 @@ struct vm_stats {
 struct vm *vm_new(size_t max_pages);
 /* Destroy the ITSes, the domain and the VM. vm may be NULL. */
 void vm_free(struct vm *vm);
+
+/*
+ * Destroy the ITSes and the LPI domain and create fresh ones with the
+ * same configurations (a migration's destination; harness/migrate.h).
+ * Guest RAM is kept; the injector's raised LPIs are retracted with the
+ * old ITSes. Returns 0, -EINVAL (no domain), -EOPNOTSUPP (vits out of
+ * process), or what vits_domain_destroy or the creation calls return
+ * (the VM is then unusable).
+ */
+int vm_recreate(struct vm *vm);
 
 /* Create the LPI domain. Returns 0, -EALREADY, or what
  * vits_domain_create returns. */
@@ -164,5 +177,51 @@ unsigned vm_raised_list(struct vm *vm, uint32_t vcpu, uint32_t *intids, unsigned
 void vm_stats(struct vm *vm, struct vm_stats *st);
 /* The first injector protocol violation, described ("" when none). */
 const char *vm_first_violation(struct vm *vm);
+
+/* ------------------------------------------------------------------ */
+/* Out of process                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * As vm_start, but vits runs in another process (`vits-sim serve`) at the
+ * other end of fd, a connected stream socket the VM owns from now on
+ * (closed by vm_free, or here on failure). Guest RAM and the injector
+ * stay here: the server reaches them only through messages
+ * (docs/protocol.md). vm_domain() and vm_its() return NULL for such a
+ * VM; everything else, and the calls below, work either way. Returns 0,
+ * -EALREADY, or a vits or transport error.
+ */
+int vm_start_remote(struct vm *vm, const struct vm_config *cfg, int fd);
+/* Whether vits runs out of process. */
+bool vm_is_remote(const struct vm *vm);
+/* The connection's counters (zeroes in process). */
+struct remote_stats;
+void vm_remote_stats(struct vm *vm, struct remote_stats *st);
+
+/* The vits calls a VMM makes, in process or not (same results):
+ * vits_its_mmio_read/write on ITS idx, vits_gicr_mmio_read/write,
+ * vits_lpi_state, vits_its_last_error, vits_its_commands,
+ * vits_domain_sync_pending. On failure a read leaves *val alone. */
+int vm_its_read(struct vm *vm, unsigned idx, uint64_t off, unsigned size, uint64_t *val);
+int vm_its_write(struct vm *vm, unsigned idx, uint64_t off, unsigned size, uint64_t val);
+int vm_gicr_read(struct vm *vm, uint32_t vcpu, uint64_t off, unsigned size, uint64_t *val);
+int vm_gicr_write(struct vm *vm, uint32_t vcpu, uint64_t off, unsigned size, uint64_t val);
+int vm_lpi_state(struct vm *vm, uint32_t intid, uint32_t *vcpu);
+int vm_its_last_error(struct vm *vm, unsigned idx, struct vits_cmd_error *err, uint64_t *count);
+uint64_t vm_its_commands(struct vm *vm, unsigned idx);
+int vm_sync_pending(struct vm *vm);
+/* A migration of a VM whose vits is out of process: the server saves,
+ * recreates and restores its domain (remote_migrate). Returns 0, a
+ * negative errno described in why (n bytes), or -EOPNOTSUPP for a VM in
+ * process (harness/migrate.c migrates those). */
+int vm_remote_migrate(struct vm *vm, bool snapshot, char *why, size_t n);
+
+/*
+ * A failing transport: from now on every n-th guest-memory read that
+ * vits makes (through the ops table, counted from this call) fails with
+ * err (n = 0: none). Out of process, the same reads fail the same way:
+ * the client answers the server's MEM_READ with the error.
+ */
+void vm_fail_reads(struct vm *vm, unsigned n, int err);
 
 #endif

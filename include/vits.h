@@ -55,13 +55,14 @@ enum vits_log_level {
     VITS_LOG_DEBUG = 3, /* every command processed */
 };
 
-#define VITS_OPS_VERSION 1
+#define VITS_OPS_VERSION 2
 
 /*
  * The ops table, given once at domain creation together with an opaque
  * pointer that every callback receives first. It must stay valid until
  * the domain is destroyed. New callbacks are only ever added at the end,
- * with a new VITS_OPS_VERSION.
+ * with a new VITS_OPS_VERSION. Tables of every earlier version are still
+ * accepted: vits reads no member beyond the version a table says.
  */
 struct vits_ops {
     /* VITS_OPS_VERSION when the embedder was built. Required. */
@@ -115,6 +116,18 @@ struct vits_ops {
      * suitably aligned for any object. Optional (NULL: malloc/realloc/free).
      */
     void *(*alloc)(void *opaque, void *ptr, size_t old_size, size_t new_size);
+
+    /* ---- version 2 ---- */
+
+    /*
+     * The largest number of bytes one read_mem or write_mem call may
+     * move, for transports that carry guest memory in messages of a
+     * bounded size (0: no limit). Every access vits makes honours it:
+     * command-queue runs, level-1 table entries, property-table lines,
+     * pending-table runs; larger ones are split. Read only when version
+     * is 2 or more (a version 1 table means no limit).
+     */
+    size_t max_access;
 };
 
 /* Geometry and limits of an LPI domain (one VM). */
@@ -186,7 +199,7 @@ struct vits_its_config {
     uint32_t max_events;
     uint32_t max_collections;
     /* Most commands read from guest memory in one read_mem call, at least
-     * 1. Default 64 (2 KiB). */
+     * 1 (fewer when ops->max_access says so). Default 64 (2 KiB). */
     uint32_t max_batch;
 };
 
@@ -496,6 +509,356 @@ int vits_its_last_error(const struct vits_its *its, struct vits_cmd_error *err, 
 
 /* Number of commands this ITS has processed (successfully or not). */
 uint64_t vits_its_commands(const struct vits_its *its);
+
+/* ------------------------------------------------------------------ */
+/* MMIO requests: serving trapped accesses outside the hypervisor      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * For device models that get the guest's MMIO accesses as I/O requests
+ * (Xen's ioreq servers, ACRN's I/O request slots, a vfio-user server)
+ * rather than as calls from a trap handler. One request is one access,
+ * named by its guest physical address; vits routes it to the ITS frame
+ * of the domain that holds it or to a vCPU's redistributor. Every field
+ * has a fixed size, so the struct can live in memory shared with a
+ * hypervisor (40 bytes, no padding; fields in the host's byte order).
+ */
+
+/* vits_ioreq.dir */
+#define VITS_IOREQ_READ 0u
+#define VITS_IOREQ_WRITE 1u
+/* vits_ioreq.flags: devid holds the requester's DeviceID. */
+#define VITS_IOREQ_F_DEVID (1u << 0)
+
+struct vits_ioreq {
+    uint64_t addr;  /* guest physical address of the access */
+    uint64_t data;  /* write: the value written; read: set to the value read */
+    uint32_t size;  /* bytes: 4 or 8 (2 for GITS_TRANSLATER) */
+    uint32_t dir;   /* VITS_IOREQ_READ or VITS_IOREQ_WRITE */
+    uint32_t vcpu;  /* the vCPU that made the access */
+    uint32_t devid; /* with VITS_IOREQ_F_DEVID: the DeviceID of a write to
+                     * GITS_TRANSLATER (the sideband a real ITS gets) */
+    uint32_t flags; /* VITS_IOREQ_F_* */
+    int32_t result; /* set by vits: what vits_ioreq_serve returned */
+};
+
+/*
+ * Serve one request. Where it goes:
+ *  - [base, base + VITS_ITS_FRAME_SIZE) of an ITS of d: as
+ *    vits_its_mmio_read/write at addr - base; a write to GITS_TRANSLATER
+ *    with VITS_IOREQ_F_DEVID signals an MSI from devid (as
+ *    vits_its_mmio_write_devid), without it is ignored (logged);
+ *  - the RD_base frame (64 KiB) of vCPU v's redistributor, at
+ *    cfg.redist_base + v * cfg.redist_stride: as vits_gicr_mmio_read/write;
+ *  - anything else: -ENODEV.
+ * Write data is truncated to size bytes. A read sets data (0 on every
+ * failure). The result is also stored in req->result. Rejected requests
+ * are logged (VITS_LOG_GUEST, rate-limited). Takes the domain lock, like
+ * the MMIO calls it stands for; a write to GITS_TRANSLATER does not.
+ *
+ * Returns 0, or:
+ *   -EINVAL  NULL argument, dir or flags unknown, vcpu out of range, a
+ *            size the register does not take (1, 3, ...), an address not
+ *            aligned to size;
+ *   -ENOENT  a redistributor register that vits does not serve (not an
+ *            LPI register): the embedder's vGIC serves it;
+ *   -ENODEV  no ITS frame or RD_base frame of d holds addr.
+ */
+int vits_ioreq_serve(struct vits_domain *d, struct vits_ioreq *req);
+
+/*
+ * A request slot, one per vCPU, in an array the hypervisor and the
+ * device model share (48 bytes, no padding). state moves
+ *
+ *   FREE --hypervisor--> PENDING --vits--> PROCESSING --vits--> COMPLETE
+ *   COMPLETE --hypervisor--> FREE
+ *
+ * Ownership and memory order (the contract whatever the transport):
+ *  - the hypervisor owns a FREE or COMPLETE slot, vits a PROCESSING one;
+ *    nobody writes req of a slot that is PENDING except to take it;
+ *  - the hypervisor writes req, then sets state to PENDING with a
+ *    release store (a write barrier, then an aligned 32-bit store);
+ *  - vits reads state with acquire loads and takes a PENDING slot with a
+ *    compare-and-swap to PROCESSING, so several threads may serve one
+ *    array and the hypervisor may withdraw a request with a
+ *    compare-and-swap PENDING -> FREE; it copies req once, so what it
+ *    checks is what it serves; it writes data and result, sets COMPLETE
+ *    with a release store, then calls notify;
+ *  - the hypervisor sees COMPLETE with an acquire load, reads data and
+ *    result, and sets FREE.
+ * state is a plain uint32_t so that the layout is the same in C, C++
+ * and in another process; it must only be accessed atomically.
+ * vits_ioreq_submit and vits_ioreq_collect are the hypervisor's side of
+ * this contract, for embedders that keep the slots in their own process.
+ */
+enum vits_ioreq_state {
+    VITS_IOREQ_FREE = 0,
+    VITS_IOREQ_PENDING = 1,
+    VITS_IOREQ_PROCESSING = 2,
+    VITS_IOREQ_COMPLETE = 3,
+};
+
+struct vits_ioreq_slot {
+    uint32_t state;    /* enum vits_ioreq_state; atomic accesses only */
+    uint32_t reserved; /* ignored; zero */
+    struct vits_ioreq req;
+};
+
+/*
+ * Serve the PENDING slots of an array of nr slots, slot i being vCPU i's
+ * (req.vcpu must be i): each is marked PROCESSING, served as by
+ * vits_ioreq_serve, marked COMPLETE, and then notify(opaque, i) is called
+ * (notify may be NULL). FREE, PROCESSING and COMPLETE slots are left
+ * alone. A slot whose state is none of the four is completed with result
+ * -EPROTO (logged), so a corrupted slot does not stay stuck. Slots are
+ * visited once, in order.
+ *
+ * Returns the number of slots completed (served or rejected), or -EINVAL
+ * for a NULL d, or NULL slots with nr > 0.
+ */
+int vits_ioreq_serve_slots(struct vits_domain *d, struct vits_ioreq_slot *slots, uint32_t nr,
+                           void (*notify)(void *opaque, uint32_t vcpu), void *opaque);
+
+/*
+ * The hypervisor's side, for slots in this process: copy *req into a
+ * FREE slot and publish it as PENDING (release).
+ *
+ * Returns 0, -EINVAL (NULL argument), or -EBUSY (the slot is not FREE;
+ * nothing was written).
+ */
+int vits_ioreq_submit(struct vits_ioreq_slot *slot, const struct vits_ioreq *req);
+
+/*
+ * The hypervisor's side: if the slot is COMPLETE (acquire), copy its
+ * request (data, result) into *req (may be NULL) and set the slot FREE.
+ *
+ * Returns 1 when a completed request was collected, 0 when the slot is
+ * PENDING or PROCESSING (not done yet), or -EINVAL (NULL slot), -ENOENT
+ * (the slot is FREE), -EPROTO (its state is none of the four).
+ */
+int vits_ioreq_collect(struct vits_ioreq_slot *slot, struct vits_ioreq *req);
+
+/* ------------------------------------------------------------------ */
+/* Save, restore and reset                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Two ways to move a VM's interrupt state, and a reset for reboots
+ * (docs/migration.md has the details and the guarantees):
+ *
+ *  - KVM's way, which QEMU and the KVM-based VMMs speak: the ITS
+ *    registers with vits_its_reg_get/set, the redistributors' LPI
+ *    registers with vits_redist_get/set, and the translation state
+ *    written into the guest's own tables in KVM's ITS table ABI revision
+ *    0 (vits_its_save_tables, vits_its_restore_tables), so that guest
+ *    memory carries it. Save (vCPUs and devices stopped): vits_redist_get
+ *    per vCPU, vits_its_save_tables per ITS, then its registers. Restore,
+ *    in KVM's documented order: guest memory; a domain and ITSes created
+ *    with the same configuration; vits_redist_set per vCPU; per ITS
+ *    GITS_IIDR, GITS_CBASER, GITS_CREADR, GITS_CWRITER, GITS_BASER<n>,
+ *    vits_its_restore_tables, and GITS_CTLR last.
+ *  - A self-contained snapshot of the whole domain, every ITS included,
+ *    in a caller's buffer: vits_domain_save_snapshot and
+ *    vits_domain_restore_snapshot. It needs nothing from guest memory.
+ *
+ * Every call here takes the domain lock. MSIs and route fires may race
+ * them and stay memory-safe: during a restore or a reset the ITS is
+ * disabled, so a racing MSI is dropped (or delivered by the old state
+ * before that); an MSI racing a save may or may not be in what is saved.
+ * For an exact copy the embedder stops its devices and vCPUs first, as
+ * KVM requires. Routes stay valid across a restore or reset and follow
+ * the new state.
+ */
+
+/* The one ITS table ABI revision vits speaks (KVM's revision 0); the
+ * Revision field of GITS_IIDR selects it. */
+#define VITS_ITS_ABI_REV0 0u
+
+/*
+ * Read an ITS register as KVM's userspace interface does: the whole
+ * register as a 64-bit value (32-bit registers zero-extended), offset
+ * being that of its first byte: GITS_CTLR 0x0, GITS_IIDR 0x4, GITS_TYPER
+ * 0x8, GITS_CBASER 0x80, GITS_CWRITER 0x88, GITS_CREADR 0x90 (with its
+ * Stalled bit), GITS_BASER<n> 0x100 + 8n, the ID registers 0xffd0..0xfffc.
+ *
+ * Returns 0 and sets *val, or:
+ *   -EINVAL  NULL argument, or offset inside a register, not at its start;
+ *   -ENXIO   no register at offset.
+ */
+int vits_its_reg_get(struct vits_its *its, uint64_t offset, uint64_t *val);
+
+/*
+ * Write an ITS register as KVM's userspace interface does (a restore):
+ *  - GITS_IIDR: its Revision selects the table ABI, and must be
+ *    VITS_ITS_ABI_REV0; the other fields are ignored;
+ *  - GITS_CBASER and GITS_BASER<n>: as a guest write (GITS_CBASER zeroes
+ *    GITS_CREADR and GITS_CWRITER), but only while the ITS is disabled;
+ *  - GITS_CREADR (read-only to the guest): its offset, restorable while
+ *    the ITS is disabled, after GITS_CBASER; and its Stalled bit, for an
+ *    ITS with the VITS_ERRORS_STALL policy;
+ *  - GITS_CWRITER: on a disabled ITS the offset is stored and nothing
+ *    runs (a stalled command is neither retried nor skipped); on an
+ *    enabled one, as a guest write;
+ *  - GITS_CTLR: as a guest write: enabling runs the commands queued from
+ *    GITS_CREADR to GITS_CWRITER;
+ *  - GITS_TYPER and the ID registers are read-only: the write is ignored.
+ *
+ * Returns 0, or:
+ *   -EINVAL  NULL ITS; offset inside a register; a GITS_IIDR Revision that
+ *            names no table ABI; a GITS_CREADR or GITS_CWRITER offset
+ *            beyond the queue; Stalled for an ITS that does not stall;
+ *   -EBUSY   GITS_CBASER, GITS_BASER<n> or GITS_CREADR while the ITS is
+ *            enabled (nothing written);
+ *   -ENXIO   no register at offset.
+ */
+int vits_its_reg_set(struct vits_its *its, uint64_t offset, uint64_t val);
+
+/*
+ * Save the ITS's translation state into the guest's tables in KVM's ITS
+ * table ABI revision 0 (KVM_DEV_ARM_ITS_SAVE_TABLES), and the pending
+ * state of every LPI of the domain into its target vCPU's pending table
+ * (KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES, as vits_domain_sync_pending).
+ * Written: every mapped device's whole ITT, the device table from ID 0
+ * to the last device (and as far as an earlier save or restore left valid
+ * entries in it, so that an unmapped device or a discarded event leaves
+ * no stale entry), and the collection table: the mapped collections and
+ * those that events name without a MAPC, by ICID, then an empty entry.
+ * Nothing is written unless all of it fits the guest's tables.
+ *
+ * Returns 0, or:
+ *   -EINVAL      NULL ITS;
+ *   -EOPNOTSUPP  GITS_IIDR.Revision names no table ABI vits speaks;
+ *   -ERANGE      the state does not fit the guest's tables (a device
+ *                beyond the device table or under an invalid level-1
+ *                entry, more collections than entries, ITTs or tables
+ *                that overlap), reason logged; nothing written;
+ *   -ENOMEM      allocation failed; nothing written;
+ *   a negative errno from read_mem or write_mem: the tables are then
+ *                incomplete.
+ */
+int vits_its_save_tables(struct vits_its *its);
+
+/*
+ * Replace the ITS's translation state by the one in the guest's tables
+ * (KVM_DEV_ARM_ITS_RESTORE_TABLES): the collections, each device and its
+ * ITT, each LPI's property byte and pending bit read from its target
+ * vCPU's tables (restore those first with vits_redist_set). The ITS must
+ * be disabled, its GITS_BASER<n> restored. On any failure the ITS and the
+ * domain are left as they were, and the reason is logged.
+ *
+ * Returns 0, or:
+ *   -EINVAL      NULL ITS, or malformed tables: a Next that runs past
+ *                the end of its table or names an entry that is not
+ *                valid, a DeviceID beyond the ITS's DeviceID bits, an ITT
+ *                wider than its EventID bits, overlapping ITTs, a pINTID
+ *                that is no LPI of the domain or is mapped twice or by
+ *                another ITS, a collection not in the collection table,
+ *                beyond the collection ID bits or the table, or twice in
+ *                it, an RDbase that names no vCPU;
+ *   -ELOOP       the device table walk would visit a level-2 page twice
+ *                (two level-1 entries point at it);
+ *   -EBUSY       the ITS is enabled;
+ *   -EOPNOTSUPP  GITS_IIDR.Revision names no table ABI vits speaks;
+ *   -ENOSPC      more devices, events or mapped collections than the
+ *                ITS's configured limits;
+ *   -ENOMEM      allocation failed;
+ *   a negative errno from read_mem: a table, an ITT or a pending table
+ *                is unreadable (e.g. -EFAULT for an address outside
+ *                guest memory).
+ */
+int vits_its_restore_tables(struct vits_its *its);
+
+/* The LPI registers of one redistributor, for save and restore. */
+struct vits_redist_regs {
+    uint64_t propbaser; /* GICR_PROPBASER */
+    uint64_t pendbaser; /* GICR_PENDBASER; PTZ as written (clear once LPIs are on) */
+    uint32_t ctlr;      /* GICR_CTLR: bit 0 EnableLPIs; other bits are the vGIC's */
+    uint32_t reserved;  /* zero */
+};
+
+/*
+ * The LPI registers of vcpu's redistributor.
+ *
+ * Returns 0 and fills *regs, or -EINVAL (NULL argument, vcpu out of range).
+ */
+int vits_redist_get(struct vits_domain *d, uint32_t vcpu, struct vits_redist_regs *regs);
+
+/*
+ * Restore the LPI registers of vcpu's redistributor: GICR_PROPBASER and
+ * GICR_PENDBASER (masked as a guest write), then EnableLPIs if set, which
+ * reads the pending table (unless PTZ) for the LPIs already mapped to
+ * vcpu, as the guest's write does. In KVM's order this comes before the
+ * ITS tables, which bring the LPIs and read their pending bits.
+ *
+ * Returns 0, or:
+ *   -EINVAL  NULL argument, vcpu out of range;
+ *   -EBUSY   vcpu has EnableLPIs set: its registers are frozen (reset the
+ *            domain first); nothing written.
+ */
+int vits_redist_set(struct vits_domain *d, uint32_t vcpu, const struct vits_redist_regs *regs);
+
+/* Format version of the snapshots this library writes and reads. */
+#define VITS_SNAPSHOT_VERSION 1u
+
+/*
+ * Serialize the whole state of domain d and of every ITS attached to it
+ * into buf: redistributor registers, ITS registers, collections, devices,
+ * events and the state of each LPI (target, cached priority and enable,
+ * pending). The format is versioned, little-endian whatever the host,
+ * and ends with a CRC-32 (docs/migration.md). When size is too small
+ * (buf may then be NULL, with size 0) nothing is written and *len says
+ * how many bytes are needed.
+ *
+ * Returns 0 and sets *len to the bytes written, or:
+ *   -EINVAL  NULL d or len, or NULL buf with size > 0;
+ *   -ENOSPC  size < *len, the size needed;
+ *   -ENOMEM  allocation failed.
+ */
+int vits_domain_save_snapshot(struct vits_domain *d, void *buf, size_t size, size_t *len);
+
+/*
+ * Replace the whole state of domain d by a snapshot of size bytes. d
+ * must have the saved domain's vCPU count, LPI INTID bits and
+ * redistributor layout, and the same ITSes (frame bases, DeviceID,
+ * EventID and collection ID bits, PTA; an ITS that was stalled needs the
+ * stall policy); limits may differ as long as the state fits. Raised LPIs
+ * of the old state are retracted, the new state's pending and enabled
+ * LPIs are raised. On any failure d is left as it was, and the reason is
+ * logged.
+ *
+ * Returns 0, or:
+ *   -EINVAL      NULL argument; the snapshot does not fit this domain;
+ *   -EBADMSG     not a vits snapshot, truncated, checksum mismatch, or
+ *                content that is inconsistent or out of range;
+ *   -EOPNOTSUPP  a format version this library does not read;
+ *   -ENOSPC      more devices, events or mapped collections than an
+ *                ITS's configured limits;
+ *   -ENOMEM      allocation failed.
+ */
+int vits_domain_restore_snapshot(struct vits_domain *d, const void *buf, size_t size);
+
+/*
+ * Reset an ITS as KVM_DEV_ARM_ITS_CTRL_RESET: disabled and quiescent,
+ * GITS_CBASER, GITS_CREADR and GITS_CWRITER zero, not stalled, Valid
+ * clear in every GITS_BASER<n> (other fields kept), no device, event or
+ * collection (their LPIs unmapped, raised ones retracted), nothing kept
+ * for the table ABI. GITS_IIDR, the table ABI revision, is kept, and so
+ * are the counters of vits_its_commands and vits_its_last_error.
+ *
+ * Returns 0, or -EINVAL for a NULL ITS.
+ */
+int vits_its_reset(struct vits_its *its);
+
+/*
+ * Reset the whole domain for a guest reboot: every ITS as by
+ * vits_its_reset, and every redistributor as at creation (EnableLPIs 0,
+ * GICR_PROPBASER and GICR_PENDBASER 0). No LPI is mapped, pending or
+ * raised afterwards; a guest that initialises its ITS from scratch finds
+ * it as at boot. ITSes and routes stay attached.
+ *
+ * Returns 0, or -EINVAL for a NULL domain.
+ */
+int vits_domain_reset(struct vits_domain *d);
 
 #ifdef __cplusplus
 }

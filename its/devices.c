@@ -240,3 +240,78 @@ void its_dev_remove_all(struct vits_its *its)
     atomic_store_explicit(&t->arr, NULL, memory_order_release);
     lpi_defer_free(its->d, a, array_size(a->cap));
 }
+
+/* ---- devices built before they are published (its/stage.c) ---- */
+
+struct its_device *its_dev_prebuild(struct vits_its *its, uint32_t devid, uint8_t event_bits,
+                                    uint64_t itt_addr)
+{
+    uint32_t nr_dir = (uint32_t)(((1ull << event_bits) + ITS_EV_CHUNK - 1) >> ITS_EV_SHIFT);
+    struct its_device *dev = lpi_alloc(its->d, device_size(event_bits, nr_dir));
+    if (!dev)
+        return NULL;
+    dev->devid = devid;
+    dev->event_bits = event_bits;
+    dev->itt_addr = itt_addr;
+    dev->nr_dir = nr_dir;
+    if (event_bits <= ITS_INLINE_BITS)
+        dev->itt = its_inline_itt(dev);
+    else
+        dev->dir = (_Atomic(struct its_ev_chunk *) *)(dev + 1);
+    return dev;
+}
+
+int its_dev_prebuild_event(struct vits_its *its, struct its_device *dev, uint32_t ev)
+{
+    if (dev->itt)
+        return 0;
+    _Atomic(struct its_ev_chunk *) *slot = &dev->dir[ev >> ITS_EV_SHIFT];
+    if (atomic_load_explicit(slot, RELAXED))
+        return 0;
+    struct its_ev_chunk *c = lpi_alloc(its->d, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    atomic_store_explicit(slot, c, RELAXED);
+    return 0;
+}
+
+void its_dev_unbuild(struct vits_its *its, struct its_device *dev)
+{
+    if (!dev)
+        return;
+    for (uint32_t i = 0; !dev->itt && i < dev->nr_dir; i++)
+        lpi_free(its->d, atomic_load_explicit(&dev->dir[i], RELAXED), sizeof(struct its_ev_chunk));
+    lpi_free(its->d, dev, device_size(dev->event_bits, dev->nr_dir));
+}
+
+struct its_devarray *its_devarray_prebuild(struct vits_its *its, uint32_t count)
+{
+    /* At most half full, as its_dev_add keeps it. */
+    uint64_t cap = 16;
+    while (cap < 2ull * count)
+        cap *= 2;
+    if (cap > (1u << 30))
+        return NULL;
+    struct its_devarray *a = lpi_alloc(its->d, array_size((uint32_t)cap));
+    if (a)
+        a->cap = (uint32_t)cap;
+    return a;
+}
+
+void its_devarray_unbuild(struct vits_its *its, struct its_devarray *arr)
+{
+    if (arr)
+        lpi_free(its->d, arr, array_size(arr->cap));
+}
+
+void its_dev_install(struct vits_its *its, struct its_devarray *arr)
+{
+    atomic_store_explicit(&its->devs.arr, arr, memory_order_release);
+    its->devs.count = 0;
+}
+
+void its_dev_insert(struct vits_its *its, struct its_device *dev)
+{
+    insert_slot(atomic_load_explicit(&its->devs.arr, RELAXED), dev->devid, dev);
+    its->devs.count++;
+}

@@ -87,6 +87,12 @@ struct vits_its {
     struct its_coll *coll;     /* 2^collection_id_bits entries */
     struct vits_route *routes; /* writer-only: live prepared routes */
 
+    /* KVM table ABI (its/abi.c, writer): DeviceIDs below abi_dev_hwm may
+     * have valid entries, written by a save or read by a restore, in the
+     * device table that GITS_BASER0 = abi_dev_baser describes. */
+    uint64_t abi_dev_baser;
+    uint64_t abi_dev_hwm;
+
     /* command queue (writer) */
     uint8_t *batch; /* cfg.max_batch commands */
     uint64_t commands;
@@ -139,12 +145,56 @@ void its_unmap_event(struct vits_its *its, struct its_device *dev, uint32_t ev);
 void its_map_begin(struct vits_its *its);
 void its_map_end(struct vits_its *its);
 
+/*
+ * Devices built before they are published, so that a restore allocates
+ * everything first and then cannot fail (its/stage.c). Writer.
+ * its_dev_prebuild: an unpublished device, NULL on -ENOMEM.
+ * its_dev_prebuild_event: the ITT chunk that ev will need: 0 or -ENOMEM.
+ * its_dev_unbuild: free an unpublished device (NULL is accepted).
+ * its_devarray_prebuild: an empty hash array for count devices, or NULL.
+ * its_dev_install: inside its_map_begin/end, make arr (may be NULL) the
+ * hash array of an ITS that has no device (after its_dev_remove_all).
+ * its_dev_insert: inside its_map_begin/end, publish a prebuilt device in
+ * it (room for it was made by its_devarray_prebuild); its events are then
+ * set with its_event_set, which allocates nothing for a prebuilt chunk.
+ */
+struct its_device *its_dev_prebuild(struct vits_its *its, uint32_t devid, uint8_t event_bits,
+                                    uint64_t itt_addr);
+int its_dev_prebuild_event(struct vits_its *its, struct its_device *dev, uint32_t ev);
+void its_dev_unbuild(struct vits_its *its, struct its_device *dev);
+struct its_devarray *its_devarray_prebuild(struct vits_its *its, uint32_t count);
+void its_devarray_unbuild(struct vits_its *its, struct its_devarray *arr);
+void its_dev_install(struct vits_its *its, struct its_devarray *arr);
+void its_dev_insert(struct vits_its *its, struct its_device *dev);
+
 /* ---- guest tables (its/tables.c) ---- */
 enum { ITS_BASER_DEVICES = 0, ITS_BASER_COLLECTIONS = 1 };
 /* Whether id fits the table of GITS_BASER<n>, reading a level-1 entry for
  * an indirect table; false, with a logged reason naming who, if not. */
 bool its_table_has(struct vits_its *its, unsigned n, uint64_t id, const char *who);
 uint64_t its_baser_sanitise(unsigned n, uint64_t val);
+
+/* What a GITS_BASER value describes (an invalid one: a table of 0 IDs). */
+struct its_table_geo {
+    bool valid, indirect;
+    uint64_t pa;        /* the table, or its level-1 array */
+    uint64_t bytes;     /* of the table or level-1 array: pages x page size */
+    uint64_t page_size; /* 4, 16 or 64 KiB; also the level-2 page size */
+    uint64_t per_page;  /* 8-byte entries per page */
+    uint64_t ids;       /* IDs the table can index */
+};
+void its_table_geo(uint64_t baser, struct its_table_geo *g);
+/* The level-2 page a valid level-1 entry points at. */
+static inline uint64_t its_l2_page(uint64_t l1e, uint64_t page_size)
+{
+    return (lpi_bits(l1e, 51, 12) << 12) & ~(page_size - 1);
+}
+
+/* ---- registers (its/registers.c); writer ---- */
+/* GITS_CBASER with the bits a guest write keeps. */
+uint64_t its_cbaser_sanitise(uint64_t val);
+/* A 64-bit guest write of the register at offset (its first byte). */
+void its_reg_write(struct vits_its *its, uint64_t offset, uint64_t val);
 
 /* ---- command queue (its/queue.c); writer ---- */
 void its_process_queue(struct vits_its *its);

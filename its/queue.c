@@ -3,9 +3,18 @@
  * The command queue. A write to GITS_CWRITER (or enabling the ITS) runs
  * the queue from GITS_CREADR to GITS_CWRITER, wrapping at the queue's
  * end. Commands are read in runs: one read_mem call per contiguous run
- * of new commands, split only at the wrap point and at cfg.max_batch.
- * When a run's read fails, its commands are read one at a time so that
- * exactly the commands before the failing one are applied.
+ * of new commands, split only at the wrap point and at the run limit,
+ * cfg.max_batch commands or the ops' max_access bytes, whichever is less
+ * (one command at least, then read in max_access pieces).
+ *
+ * A failed read applies nothing of what it was to read. The run is then
+ * halved: its first half is read and run, then its second half, each
+ * halved again when its read fails, down to the one unreadable command,
+ * which fails like any command (below). So exactly the commands before
+ * the first unreadable one run, each once and from a successful read;
+ * finding it costs about two reads per halving (log2 of the run) instead
+ * of one read per command; and a read that failed once (a lost message)
+ * costs two more reads, not a re-read per command.
  *
  * A command that fails (architected error, or a host failure such as an
  * unreadable command) is recorded; under VITS_ERRORS_CONTINUE the queue
@@ -84,35 +93,43 @@ static void process(struct vits_its *its);
 
 void its_process_queue(struct vits_its *its)
 {
+    lpi_props_batch_begin(its->d);
     process(its);
+    lpi_props_batch_end(its->d);
     /* Free what the batch unlinked, once MSI readers are done with it. */
     lpi_reclaim(its->d);
+}
+
+/* Read the n commands at CREADR and run them, halving on a failed read
+ * (see the top of this file). Returns false when the queue must stall. */
+static bool run_commands(struct vits_its *its, uint64_t base, uint64_t n)
+{
+    int rc = lpi_read_guest(its->d, base + its->creadr, its->batch, n * CMD_SIZE);
+    if (!rc) {
+        for (uint64_t i = 0; i < n; i++)
+            if (!run_one(its, its->batch + i * CMD_SIZE, 0))
+                return false;
+        return true;
+    }
+    if (n == 1)
+        return run_one(its, NULL, rc);
+    uint64_t half = n / 2;
+    return run_commands(its, base, half) && run_commands(its, base, n - half);
 }
 
 static void process(struct vits_its *its)
 {
     if (!atomic_load(&its->enabled) || !(its->cbaser & CBASER_VALID) || its->stalled)
         return;
-    struct vits_domain *d = its->d;
     uint64_t qsize = its_queue_size(its);
     uint64_t base = queue_base(its);
+    uint64_t limit = lpi_access_cap(its->d, (size_t)its->cfg.max_batch * CMD_SIZE) / CMD_SIZE;
+    if (limit < 1)
+        limit = 1;
     while (its->creadr != its->cwriter) {
         uint64_t end = its->cwriter > its->creadr ? its->cwriter : qsize;
         uint64_t n = (end - its->creadr) / CMD_SIZE;
-        if (n > its->cfg.max_batch)
-            n = its->cfg.max_batch;
-        int rc = d->ops->read_mem(d->opaque, base + its->creadr, its->batch, n * CMD_SIZE);
-        if (rc && n > 1) {
-            /* Find the failing command: read the run one at a time. */
-            for (uint64_t i = 0; i < n; i++) {
-                rc = d->ops->read_mem(d->opaque, base + its->creadr, its->batch, CMD_SIZE);
-                if (!run_one(its, rc ? NULL : its->batch, rc))
-                    return;
-            }
-            continue;
-        }
-        for (uint64_t i = 0; i < n; i++)
-            if (!run_one(its, rc ? NULL : its->batch + i * CMD_SIZE, rc))
-                return;
+        if (!run_commands(its, base, n < limit ? n : limit))
+            return;
     }
 }

@@ -90,6 +90,13 @@ static uint64_t read_cbaser(struct vits_its *its, unsigned n)
     return its->cbaser;
 }
 
+uint64_t its_cbaser_sanitise(uint64_t val)
+{
+    if (lpi_bits(val, 11, 10) == 3)
+        val &= ~(1ull << 10); /* reserved Shareability reads as Inner */
+    return val & CBASER_MASK;
+}
+
 static void write_cbaser(struct vits_its *its, unsigned n, uint64_t val)
 {
     (void)n;
@@ -98,9 +105,7 @@ static void write_cbaser(struct vits_its *its, unsigned n, uint64_t val)
         lpi_log(its->d, VITS_LOG_GUEST, "GITS_CBASER written while the ITS is enabled; ignored");
         return;
     }
-    if (lpi_bits(val, 11, 10) == 3)
-        val &= ~(1ull << 10); /* reserved Shareability reads as Inner */
-    its->cbaser = val & CBASER_MASK;
+    its->cbaser = its_cbaser_sanitise(val);
     /* Writing CBASER resets CREADR; CWRITER follows it (as KVM does), so
      * the new queue starts empty. */
     its->creadr = 0;
@@ -187,6 +192,14 @@ static const struct reg_desc *find_reg(uint64_t offset, unsigned *n, unsigned *o
         }
     }
     return NULL;
+}
+
+void its_reg_write(struct vits_its *its, uint64_t offset, uint64_t val)
+{
+    unsigned n, off;
+    const struct reg_desc *r = find_reg(offset, &n, &off);
+    if (r && r->write && off == 0)
+        r->write(its, n, r->width == 8 ? val : val & 0xffffffffull);
 }
 
 static int check_access(const struct vits_its *its, uint64_t offset, unsigned size)

@@ -16,15 +16,29 @@ static const char *errno_name(int e)
     case ENOENT:
         return "no such register or LPI";
     case EBUSY:
-        return "busy: ITS instances still attached";
+        return "busy: ITS instances still attached, or the ITS or redistributor is enabled";
     case EEXIST:
         return "ITS frames overlap";
     case ENOSPC:
-        return "too many ITS instances";
+        return "too many ITS instances, or a configured limit reached";
     case EFAULT:
         return "guest memory access failed";
     case EIO:
         return "I/O error in a memory callback";
+    case ENXIO:
+        return "no such ITS register";
+    case ERANGE:
+        return "the state does not fit the guest's tables";
+    case EOPNOTSUPP:
+        return "unsupported table ABI revision or snapshot version";
+    case ELOOP:
+        return "the device table walk loops";
+    case EBADMSG:
+        return "malformed or corrupted snapshot";
+    case ENODEV:
+        return "no ITS or redistributor there (or the route's ITS is gone)";
+    case EPROTO:
+        return "request slot in an unknown state";
     default:
         return "unknown error";
     }

@@ -79,7 +79,7 @@ bool its_table_has(struct vits_its *its, unsigned n, uint64_t id, const char *wh
     }
     uint8_t buf[8];
     uint64_t gpa = table_pa(baser) + l1 * 8;
-    int rc = its->d->ops->read_mem(its->d->opaque, gpa, buf, sizeof(buf));
+    int rc = lpi_read_guest(its->d, gpa, buf, sizeof(buf));
     if (rc) {
         lpi_log(its->d, VITS_LOG_GUEST,
                 "%s: level-1 entry of %s ID 0x%llx unreadable at 0x%llx (%d)", who, what,
@@ -92,4 +92,20 @@ bool its_table_has(struct vits_its *its, unsigned n, uint64_t id, const char *wh
         return false;
     }
     return true;
+}
+
+void its_table_geo(uint64_t baser, struct its_table_geo *g)
+{
+    g->valid = baser & BASER_VALID;
+    g->indirect = baser & BASER_INDIRECT;
+    g->page_size = page_size(baser);
+    g->pa = table_pa(baser);
+    g->bytes = (lpi_bits(baser, 7, 0) + 1) * g->page_size;
+    g->per_page = g->page_size / BASER_ESZ;
+    if (!g->valid)
+        g->ids = 0;
+    else if (g->indirect)
+        g->ids = g->bytes / 8 * g->per_page;
+    else
+        g->ids = g->bytes / BASER_ESZ;
 }

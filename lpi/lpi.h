@@ -8,9 +8,9 @@
  * Writers. struct vits_domain.lock (a mutex) serialises everything that
  * changes state: MMIO on any ITS frame or redistributor of the domain,
  * command processing (held for a whole batch), ITS creation and
- * destruction, pending-table sync. Functions below that say "writer"
- * need it. The ops callbacks may run with it held, so they must not call
- * back into the library for the same domain.
+ * destruction, pending-table sync, save, restore and reset. Functions
+ * below that say "writer" need it. The ops callbacks may run with it
+ * held, so they must not call back into the library for the same domain.
  *
  * LPI state. The hot part of each LPI record (flags, vcpu, priority) is
  * guarded by a stripe lock, a spinlock chosen by the INTID's chunk of 64
@@ -31,7 +31,8 @@
  * reader then takes the LPI's stripe lock and checks map_seq again, so
  * the mapping it used still held when the LPI became pending. A reader
  * that keeps losing the race takes its->map_lock, which a writer holds
- * for one command at most, never for a batch.
+ * for one command (or one device of a restore) at most, never for a
+ * batch.
  *
  * Reclamation. Memory a lock-free reader may still be reading (devices,
  * event chunks, old hash arrays) is not freed at once: writers hand it to
@@ -165,6 +166,27 @@ struct lpi_limbo {
     size_t size;
 };
 
+/*
+ * Property-table lines read during one command batch (lpi/props.c): a
+ * small direct-mapped cache, so that a run of MAPTIs or an INVALL reads
+ * the table in lines rather than one byte per LPI. Writer-only; empty
+ * outside a batch.
+ */
+#define LPI_PROP_LINE 256u
+#define LPI_PROP_LINES 4u
+
+struct lpi_prop_line {
+    uint64_t gpa; /* guest address of bytes[0] */
+    uint32_t len; /* bytes held; 0: empty */
+    bool bad;     /* the line at gpa was unreadable: read its bytes alone */
+    uint8_t bytes[LPI_PROP_LINE];
+};
+
+struct lpi_prop_cache {
+    bool active; /* inside a command batch */
+    struct lpi_prop_line line[LPI_PROP_LINES];
+};
+
 struct vits_its;
 
 struct vits_domain {
@@ -199,6 +221,11 @@ struct vits_domain {
     atomic_uint epoch;
     struct lpi_limbo *limbo; /* LPI_LIMBO entries; writer-only */
     size_t nr_limbo;
+
+    /* Guest memory: the largest access the embedder takes (ops version
+     * >= 2; 0: any), and the property lines of the current batch. */
+    size_t max_access;
+    struct lpi_prop_cache props; /* writer-only */
 };
 
 /* ---- allocation (lpi/domain.c); no lock needed ---- */
@@ -307,6 +334,9 @@ static inline bool lpi_intid_valid(const struct vits_domain *d, uint64_t intid)
  */
 int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group,
             uint32_t *group_head, uint16_t vcpu);
+/* As lpi_map, with the property byte given instead of read (restore). */
+int lpi_map_prop(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group,
+                 uint32_t *group_head, uint16_t vcpu, uint8_t prop);
 
 /* Unmap intid, on the list at group_head: its pending state is dropped
  * (retracted if raised). */
@@ -351,10 +381,27 @@ void lpi_retract_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t int
 void lpi_apply_property_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid,
                                uint8_t byte);
 
+/* ---- guest memory (lpi/guestmem.c); no lock needed ---- */
+
+/* read_mem / write_mem of len bytes at gpa, split into calls of at most
+ * d->max_access bytes. Returns 0 or the first call's negative errno. */
+int lpi_read_guest(struct vits_domain *d, uint64_t gpa, void *buf, size_t len);
+int lpi_write_guest(struct vits_domain *d, uint64_t gpa, const void *buf, size_t len);
+
+/* The most bytes, up to want, one call may move (want when no limit). */
+static inline size_t lpi_access_cap(const struct vits_domain *d, size_t want)
+{
+    return d->max_access && d->max_access < want ? d->max_access : want;
+}
+
 /* ---- property table (lpi/props.c); writer ---- */
 
 /* The property byte of intid for an LPI targeting vcpu (0: disabled). */
 uint8_t lpi_read_property(struct vits_domain *d, uint16_t vcpu, uint32_t intid);
+/* Bracket a command batch: inside, property bytes are read in lines
+ * and kept until the batch ends. */
+void lpi_props_batch_begin(struct vits_domain *d);
+void lpi_props_batch_end(struct vits_domain *d);
 
 /* ---- redistributors (lpi/redist.c); writer ---- */
 
@@ -365,6 +412,37 @@ int lpi_vcpu_by_rdbase(const struct vits_domain *d, uint64_t addr);
 int lpi_load_pending(struct vits_domain *d, uint16_t vcpu);
 /* Write pending state of the LPIs targeting vcpu into its pending table. */
 int lpi_store_pending(struct vits_domain *d, uint16_t vcpu);
+
+/* ---- save, restore and reset (lpi/redist.c, lpi/migrate.c); writer ---- */
+
+/* Set or clear EnableLPIs of vcpu exactly as a guest's GICR_CTLR write. */
+void lpi_redist_enable(struct vits_domain *d, uint16_t vcpu, bool enable);
+/* PROPBASER / PENDBASER with the bits a guest write keeps. */
+uint64_t lpi_propbaser_sanitise(uint64_t val);
+uint64_t lpi_pendbaser_sanitise(uint64_t val);
+/* INTID bits the pending table of vcpu covers (0: none), as the pending
+ * table load and write-back see it. */
+unsigned lpi_pending_bits(const struct vits_domain *d, uint16_t vcpu);
+
+/* One cached block of a pending table, for reading many bits. */
+struct lpi_pend_cache {
+    uint64_t gpa; /* of buf[0] */
+    uint32_t len; /* 0: empty */
+    uint8_t buf[512];
+};
+/* Whether intid's bit is set in the pending table of vcpu: 1 or 0 (0 too
+ * when vcpu has no pending table or it does not cover intid), or the
+ * negative errno of an unreadable table (logged). */
+int lpi_pending_bit(struct vits_domain *d, uint16_t vcpu, uint32_t intid,
+                    struct lpi_pend_cache *cache);
+/* Set or clear intid's bit in the pending table of vcpu (nothing when it
+ * has none or it does not cover intid): 0 or a negative errno. */
+int lpi_pending_bit_store(struct vits_domain *d, uint16_t vcpu, uint32_t intid, bool pending);
+
+/* Keep the chunk of intid's record allocated until lpi_unreserve, so that
+ * an lpi_map of intid cannot fail meanwhile: 0 or -ENOMEM. */
+int lpi_reserve(struct vits_domain *d, uint32_t intid);
+void lpi_unreserve(struct vits_domain *d, uint32_t intid);
 
 /* ---- register helpers shared by the GICR and GITS frames ---- */
 

@@ -13,7 +13,21 @@
  *
  * Writer only (d->lock held): the byte is read outside any stripe lock
  * and applied with lpi_apply_property_locked().
+ *
+ * Lines. Inside a command batch (lpi_props_batch_begin/end, around one
+ * run of the queue) bytes are read in aligned lines of LPI_PROP_LINE
+ * bytes (fewer when ops->max_access is smaller, clipped at the table's
+ * end) and kept until the batch ends, so a run of MAPTIs or an INVALL
+ * costs one read per line instead of one per LPI. This is the caching
+ * the architecture allows: every byte the guest wrote before the
+ * CWRITER write that started the batch is visible in the lines, and a
+ * change after it needs an INV or INVALL queued behind a later CWRITER
+ * write, which starts a new batch. A line whose read fails is not kept:
+ * its bytes are read one at a time, so only an unreadable byte disables
+ * its LPI. Outside a batch every byte is read on its own.
  */
+#include <errno.h>
+
 #include "lpi.h"
 
 #define PROPBASER_IDBITS(v) ((unsigned)lpi_bits(v, 4, 0))
@@ -29,6 +43,65 @@ static int property_vcpu(const struct vits_domain *d, uint16_t vcpu)
     return -1;
 }
 
+static void forget_lines(struct vits_domain *d)
+{
+    for (unsigned i = 0; i < LPI_PROP_LINES; i++) {
+        d->props.line[i].len = 0;
+        d->props.line[i].bad = false;
+    }
+}
+
+void lpi_props_batch_begin(struct vits_domain *d)
+{
+    forget_lines(d);
+    d->props.active = true;
+}
+
+void lpi_props_batch_end(struct vits_domain *d)
+{
+    d->props.active = false;
+    forget_lines(d);
+}
+
+/* Bytes per line: LPI_PROP_LINE, or the largest power of two within
+ * max_access. */
+static uint32_t line_size(const struct vits_domain *d)
+{
+    uint32_t n = LPI_PROP_LINE;
+    while (n > 1 && lpi_access_cap(d, n) < n)
+        n /= 2;
+    return n;
+}
+
+/*
+ * The byte at offset off of the table at pa, of table_len bytes, through
+ * the batch's lines: 0 and *byte set, or -ENOENT when its line could not
+ * be read (the caller reads the byte alone).
+ */
+static int cached_byte(struct vits_domain *d, uint64_t pa, uint64_t table_len, uint64_t off,
+                       uint8_t *byte)
+{
+    uint32_t size = line_size(d);
+    uint64_t start = off & ~(uint64_t)(size - 1);
+    uint64_t gpa = pa + start;
+    struct lpi_prop_line *l = &d->props.line[(start / size) % LPI_PROP_LINES];
+    if (l->gpa == gpa && l->bad)
+        return -ENOENT;
+    if (l->len && l->gpa == gpa && off - start < l->len) {
+        *byte = l->bytes[off - start];
+        return 0;
+    }
+    uint32_t len = table_len - start < size ? (uint32_t)(table_len - start) : size;
+    l->gpa = gpa;
+    l->len = 0;
+    l->bad = lpi_read_guest(d, gpa, l->bytes, len) != 0;
+    if (l->bad)
+        return -ENOENT;
+    l->len = len;
+    *byte = l->bytes[off - start];
+    return 0;
+}
+
 uint8_t lpi_read_property(struct vits_domain *d, uint16_t vcpu, uint32_t intid)
 {
     int v = property_vcpu(d, vcpu);
@@ -39,8 +112,14 @@ uint8_t lpi_read_property(struct vits_domain *d, uint16_t vcpu, uint32_t intid)
     if (idbits < 14 || (idbits < 32 && intid >= (1u << idbits)))
         return 0;
     uint8_t byte;
-    uint64_t gpa = PROPBASER_PA(propbaser) + (intid - LPI_FIRST);
-    int rc = d->ops->read_mem(d->opaque, gpa, &byte, 1);
+    uint64_t off = intid - LPI_FIRST;
+    uint64_t gpa = PROPBASER_PA(propbaser) + off;
+    /* The table ends at INTID 2^idbits; vits never asks beyond the
+     * domain's INTID bits. */
+    uint64_t end = idbits < d->cfg.lpi_id_bits ? 1ull << idbits : 1ull << d->cfg.lpi_id_bits;
+    if (d->props.active && !cached_byte(d, PROPBASER_PA(propbaser), end - LPI_FIRST, off, &byte))
+        return byte;
+    int rc = lpi_read_guest(d, gpa, &byte, 1);
     if (rc) {
         lpi_log(d, VITS_LOG_GUEST,
                 "LPI %u: property table of vCPU %d unreadable at 0x%llx (%d); LPI disabled", intid,

@@ -7,8 +7,9 @@
  * and on vits_domain_sync_pending(). Only bits of LPIs that are mapped
  * and target that vCPU are taken or written: vits keeps pending state per
  * mapped LPI, so a bit for an INTID that no ITS maps at load time is not
- * kept (as in KVM). Tables are walked in 4 KiB blocks, one read (and at
- * most one write) per block.
+ * kept (as in KVM). Tables are walked in blocks of 4 KiB (or of
+ * ops->max_access bytes when that is less), one read (and at most one
+ * write) per block.
  */
 #include <errno.h>
 #include <string.h>
@@ -85,8 +86,8 @@ static bool sync_block(struct vits_domain *d, uint16_t vcpu, uint8_t *buf, uint3
     return changed;
 }
 
-/* Walk the pending table of vcpu in 4 KiB blocks: one read per block, and
- * one write for each block a store changed. */
+/* Walk the pending table of vcpu in blocks of 4 KiB (or max_access):
+ * one read per block, and one write for each block a store changed. */
 static int walk_pending(struct vits_domain *d, uint16_t vcpu, bool store)
 {
     unsigned bits = table_bits(d, vcpu);
@@ -94,17 +95,22 @@ static int walk_pending(struct vits_domain *d, uint16_t vcpu, bool store)
         return 0;
     uint64_t pa = PENDBASER_PA(d->rd[vcpu].pendbaser);
     uint32_t end_byte = (uint32_t)((1ull << bits) / 8);
+    /* Whole 64-INTID chunks (8 bytes) per block, as sync_block needs;
+     * below 8 bytes of max_access, lpi_read_guest splits the block. */
+    uint32_t block = (uint32_t)lpi_access_cap(d, BLOCK) & ~7u;
+    if (!block)
+        block = 8;
     uint8_t buf[BLOCK];
-    for (uint32_t off = LPI_FIRST / 8; off < end_byte; off += BLOCK) {
-        uint32_t len = end_byte - off < BLOCK ? end_byte - off : BLOCK;
-        int rc = d->ops->read_mem(d->opaque, pa + off, buf, len);
+    for (uint32_t off = LPI_FIRST / 8; off < end_byte; off += block) {
+        uint32_t len = end_byte - off < block ? end_byte - off : block;
+        int rc = lpi_read_guest(d, pa + off, buf, len);
         if (rc) {
             lpi_log(d, VITS_LOG_GUEST, "vCPU %u: pending table unreadable at 0x%llx (%d)", vcpu,
                     (unsigned long long)(pa + off), rc);
             return rc;
         }
         if (sync_block(d, vcpu, buf, off * 8, len * 8, store)) {
-            rc = d->ops->write_mem(d->opaque, pa + off, buf, len);
+            rc = lpi_write_guest(d, pa + off, buf, len);
             if (rc) {
                 lpi_log(d, VITS_LOG_ERROR, "vCPU %u: pending table write at 0x%llx failed (%d)",
                         vcpu, (unsigned long long)(pa + off), rc);
@@ -263,4 +269,20 @@ int vits_gicr_mmio_write(struct vits_domain *d, uint32_t vcpu, uint64_t offset, 
     }
     pthread_mutex_unlock(&d->lock);
     return 0;
+}
+
+/* ---- for save, restore and reset (lpi/migrate.c); writer ---- */
+
+void lpi_redist_enable(struct vits_domain *d, uint16_t vcpu, bool enable)
+{
+    write_ctlr(d, vcpu, enable ? CTLR_ENABLE_LPIS : 0);
+}
+
+uint64_t lpi_propbaser_sanitise(uint64_t val) { return val & PROPBASER_MASK; }
+
+uint64_t lpi_pendbaser_sanitise(uint64_t val) { return val & PENDBASER_MASK; }
+
+unsigned lpi_pending_bits(const struct vits_domain *d, uint16_t vcpu)
+{
+    return table_bits(d, vcpu);
 }

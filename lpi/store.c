@@ -68,8 +68,10 @@ static void vcpu_del(struct vits_domain *d, uint32_t intid, uint16_t vcpu)
         d->rd[vcpu].count--;
 }
 
-int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group,
-            uint32_t *group_head, uint16_t vcpu)
+/* lpi_map, with the property byte given (prop) or read from the table
+ * (NULL). */
+static int map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group,
+               uint32_t *group_head, uint16_t vcpu, const uint8_t *prop)
 {
     uint32_t c = intid >> LPI_CHUNK_SHIFT;
     struct lpi_chunk *fresh = NULL;
@@ -80,7 +82,7 @@ int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group
         d->chunks[c] = fresh;
     }
     d->chunks[c]->used++;
-    uint8_t byte = lpi_read_property(d, vcpu, intid);
+    uint8_t byte = prop ? *prop : lpi_read_property(d, vcpu, intid);
     lpi_lock(d, intid);
     struct lpi_irq *irq = slot(d, intid);
     irq->vcpu = vcpu;
@@ -93,6 +95,18 @@ int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group
     lpi_unlock(d, intid);
     d->mapped++;
     return 0;
+}
+
+int lpi_map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group,
+            uint32_t *group_head, uint16_t vcpu)
+{
+    return map(d, intid, owner, group, group_head, vcpu, NULL);
+}
+
+int lpi_map_prop(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t group,
+                 uint32_t *group_head, uint16_t vcpu, uint8_t prop)
+{
+    return map(d, intid, owner, group, group_head, vcpu, &prop);
 }
 
 void lpi_unmap(struct vits_domain *d, uint32_t intid, uint32_t *group_head)

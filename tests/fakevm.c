@@ -89,6 +89,13 @@ uint64_t fv_read64(struct fakevm *fv, uint64_t gpa)
     return v;
 }
 
+void fv_copy_ram(struct fakevm *dst, const struct fakevm *src)
+{
+    for (size_t b = 0; b < src->nr_buckets; b++)
+        for (const struct fv_page *p = src->pages[b]; p; p = p->next)
+            fv_write(dst, p->gpa, p->data, PAGE);
+}
+
 void fv_add_hole(struct fakevm *fv, uint64_t start, uint64_t len)
 {
     assert_true(fv->nr_holes < FV_MAX_HOLES);

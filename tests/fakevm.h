@@ -96,6 +96,8 @@ void fv_read(struct fakevm *fv, uint64_t gpa, void *buf, size_t len);
 void fv_write64(struct fakevm *fv, uint64_t gpa, uint64_t val);
 uint64_t fv_read64(struct fakevm *fv, uint64_t gpa);
 void fv_add_hole(struct fakevm *fv, uint64_t start, uint64_t len);
+/* Copy every page of src's guest RAM into dst's (a migration's RAM). */
+void fv_copy_ram(struct fakevm *dst, const struct fakevm *src);
 /* Property byte of intid in FV_PROP_TABLE. */
 void fv_set_prop(struct fakevm *fv, uint32_t intid, uint8_t byte);
 

@@ -1135,7 +1135,8 @@ static void guest_error_log_refills_at_log_rate_under_sustained_errors(void **st
 {
     (void)state;
     /* 20 lines a second, burst 1: half a second of errors as fast as the
-     * guest can make them logs about 1 + 10 lines. */
+     * guest can make them logs about 1 + 10 lines (fewer when the test is
+     * descheduled: only the bounds below hold whatever the load). */
     struct fakevm *fv = vm_rate(20, 1);
     uint64_t start = now_ns(), elapsed;
     uint64_t n = 0;
@@ -1148,7 +1149,11 @@ static void guest_error_log_refills_at_log_rate_under_sustained_errors(void **st
     assert_int_equal(fv_error_count(fv), n);
     unsigned lines = fv->log_count[VITS_LOG_GUEST];
     unsigned expect = 1 + (unsigned)(elapsed * 20 / 1000000000ull);
-    assert_true(lines >= expect - 3);
+    /* Never more than the rate allows. At least one refill: the last
+     * error came half a second after the first, whatever the scheduler
+     * did meanwhile (a limiter that starves under sustained errors logs
+     * one line). */
+    assert_true(lines >= 2);
     assert_true(lines <= expect + 1);
     fv_free(fv);
 }
