@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install what building and testing vits needs on Debian/Ubuntu.
 set -eu
-pkgs="build-essential cmake ninja-build clang clang-format pkg-config libcmocka-dev libfdt-dev device-tree-compiler"
+pkgs="build-essential cmake ninja-build clang clang-format pkg-config libcmocka-dev libfdt-dev device-tree-compiler afl++"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 missing=""

@@ -4,7 +4,10 @@
 #  2. clang with ASan and UBSan, every test;
 #  3. clang with TSan, every test (the concurrency tests are the point);
 #  4. the example embedding under each;
-#  5. clang-format check of every C file.
+#  5. a short AFL++ run of the fuzz target from the committed seeds
+#     (VITS_FUZZ_SECONDS, default 90; 0 skips it), failing on any crash
+#     or hang (the corpus replay itself is a ctest in every build above);
+#  6. clang-format check of every C file.
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -30,7 +33,12 @@ cmake --build build-tsan -j "$jobs"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     ctest --test-dir build-tsan --output-on-failure -j "$jobs"
 
+echo "== AFL++ fuzzing (${VITS_FUZZ_SECONDS:-90} s)"
+if [ "${VITS_FUZZ_SECONDS:-90}" -gt 0 ]; then
+    sh fuzz/run-afl.sh "${VITS_FUZZ_SECONDS:-90}"
+fi
+
 echo "== clang-format"
-files=$(git ls-files '*.c' '*.h' 2>/dev/null || find include its lpi tests examples -name '*.[ch]')
+files=$(git ls-files '*.c' '*.h' 2>/dev/null || find include its lpi tests examples fuzz -name '*.[ch]')
 clang-format --dry-run --Werror $files
 echo "all tests passed"
