@@ -70,21 +70,24 @@ static bool opt(struct args *a, const char *name, bool has_value, const char **v
     return true;
 }
 
-static int get_u32(const char *cmd, const char *name, const char *v, uint32_t *out)
-{
-    if (!v)
-        return usage_error(cmd, "%s needs a value", name);
-    if (parse_u32(v, out))
-        return usage_error(cmd, "%s `%s` is not a number (decimal, or hex with 0x)", name, v);
-    return 0;
-}
-
 static int get_u64(const char *cmd, const char *name, const char *v, uint64_t *out)
 {
     if (!v)
         return usage_error(cmd, "%s needs a value", name);
     if (parse_u64(v, out))
         return usage_error(cmd, "%s `%s` is not a number (decimal, or hex with 0x)", name, v);
+    return 0;
+}
+
+static int get_u32(const char *cmd, const char *name, const char *v, uint32_t *out)
+{
+    uint64_t x;
+    int rc = get_u64(cmd, name, v, &x);
+    if (rc)
+        return rc;
+    if (x > UINT32_MAX)
+        return usage_error(cmd, "%s `%s` is larger than 32 bits", name, v);
+    *out = (uint32_t)x;
     return 0;
 }
 
