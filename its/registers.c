@@ -93,7 +93,7 @@ static uint64_t read_cbaser(struct vits_its *its, unsigned n)
 uint64_t its_cbaser_sanitise(uint64_t val)
 {
     if (lpi_bits(val, 11, 10) == 3)
-        val &= ~(1ull << 10); /* reserved Shareability reads as Inner */
+        val &= ~(1ull << 10); /* reserved Shareability 0b11 reads as Outer (0b10) */
     return val & CBASER_MASK;
 }
 

@@ -42,7 +42,7 @@ uint64_t its_baser_sanitise(unsigned n, uint64_t val)
     /* Page_Size 0b11 is reserved: read it as 64 KiB. */
     if (lpi_bits(val, 9, 8) == 3)
         val &= ~(1ull << 8);
-    /* Shareability 0b11 is reserved: read it as Inner Shareable. */
+    /* Shareability 0b11 is reserved: read it as Outer Shareable (0b10). */
     if (lpi_bits(val, 11, 10) == 3)
         val &= ~(1ull << 10);
     /* Address bits below the page size are RES0 (with 64 KiB pages,
