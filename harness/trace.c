@@ -791,17 +791,26 @@ static void describe_lpi(struct replay *r, uint32_t intid, char *buf, size_t n)
         snprintf(buf, n, "LPI %u is pending on vCPU %u", intid, v);
 }
 
+/* The "CPU INTID" arguments of ack and expect-pending (usage names the
+ * record), after the header and vcpus records. */
+static int cpu_intid_args(struct replay *r, char **tok, int ntok, const char *usage, uint32_t *cpu,
+                          uint64_t *intid)
+{
+    int rc = need_args(r, ntok, 2, 2, usage);
+    if (!rc)
+        rc = start(r);
+    if (!rc)
+        rc = cpu_arg(r, tok[1], cpu);
+    if (!rc)
+        rc = num(r, tok[2], "INTID", UINT32_MAX, intid);
+    return rc;
+}
+
 static int rec_ack(struct replay *r, char **tok, int ntok)
 {
     uint32_t cpu;
     uint64_t intid;
-    int rc = need_args(r, ntok, 2, 2, "ack CPU INTID");
-    if (!rc)
-        rc = start(r);
-    if (!rc)
-        rc = cpu_arg(r, tok[1], &cpu);
-    if (!rc)
-        rc = num(r, tok[2], "INTID", UINT32_MAX, &intid);
+    int rc = cpu_intid_args(r, tok, ntok, "ack CPU INTID", &cpu, &intid);
     if (rc)
         return rc;
     if (vm_ack(r->vm, cpu, (uint32_t)intid) == 0) {
@@ -818,13 +827,7 @@ static int rec_expect_pending(struct replay *r, char **tok, int ntok)
 {
     uint32_t cpu;
     uint64_t intid;
-    int rc = need_args(r, ntok, 2, 2, "expect-pending CPU INTID");
-    if (!rc)
-        rc = start(r);
-    if (!rc)
-        rc = cpu_arg(r, tok[1], &cpu);
-    if (!rc)
-        rc = num(r, tok[2], "INTID", UINT32_MAX, &intid);
+    int rc = cpu_intid_args(r, tok, ntok, "expect-pending CPU INTID", &cpu, &intid);
     if (rc)
         return rc;
     uint32_t v;
