@@ -52,10 +52,24 @@ static size_t device_size(uint8_t event_bits, uint32_t nr_dir)
 
 static size_t array_size(uint32_t cap)
 {
-    return sizeof(struct its_devarray) + sizeof(struct its_devslot) * cap;
+    return sizeof(struct its_devarray) + 64 + sizeof(struct its_devslot) * cap;
 }
 
-struct its_device *its_dev_lookup(const struct vits_its *its, uint32_t devid, uint32_t *event_bits)
+/* An empty hash array of cap slots (the allocator only promises
+ * max_align_t, so the slots are aligned by hand), NULL on -ENOMEM. */
+static struct its_devarray *array_new(struct vits_its *its, uint32_t cap)
+{
+    struct its_devarray *a = lpi_alloc(its->d, array_size(cap));
+    if (!a)
+        return NULL;
+    uintptr_t p = (uintptr_t)(a + 1);
+    a->cap = cap;
+    a->slots = (struct its_devslot *)((p + 63) & ~(uintptr_t)63);
+    return a;
+}
+
+struct its_device *its_dev_lookup(const struct vits_its *its, uint32_t devid, uint32_t *event_bits,
+                                  uint64_t *run)
 {
     struct its_devarray *a = atomic_load_explicit(&its->devs.arr, memory_order_acquire);
     if (!a)
@@ -69,6 +83,8 @@ struct its_device *its_dev_lookup(const struct vits_its *its, uint32_t devid, ui
         if (atomic_load_explicit(&a->slots[i].devid, RELAXED) == devid) {
             if (event_bits)
                 *event_bits = atomic_load_explicit(&a->slots[i].event_bits, RELAXED);
+            if (run)
+                *run = atomic_load_explicit(&a->slots[i].run, RELAXED);
             return dev;
         }
     }
@@ -83,6 +99,7 @@ static void insert_slot(struct its_devarray *a, uint32_t devid, struct its_devic
         i = (i + 1) & mask;
     atomic_store_explicit(&a->slots[i].devid, devid, RELAXED);
     atomic_store_explicit(&a->slots[i].event_bits, dev->event_bits, RELAXED);
+    atomic_store_explicit(&a->slots[i].run, (uint64_t)dev->run_base << 32 | dev->run_len, RELAXED);
     atomic_store_explicit(&a->slots[i].dev, dev, memory_order_release);
 }
 
@@ -90,10 +107,9 @@ static int grow(struct vits_its *its)
 {
     struct its_devarray *old = atomic_load_explicit(&its->devs.arr, RELAXED);
     uint32_t cap = old ? old->cap * 2 : 16;
-    struct its_devarray *a = lpi_alloc(its->d, array_size(cap));
+    struct its_devarray *a = array_new(its, cap);
     if (!a)
         return -ENOMEM;
-    a->cap = cap;
     for (uint32_t i = 0; old && i < old->cap; i++) {
         struct its_device *dev = atomic_load_explicit(&old->slots[i].dev, RELAXED);
         if (dev)
@@ -152,6 +168,8 @@ static void delete_slot(struct its_devtab *t, uint32_t devid)
             atomic_store_explicit(&a->slots[i].devid, jid, RELAXED);
             atomic_store_explicit(&a->slots[i].event_bits,
                                   atomic_load_explicit(&a->slots[j].event_bits, RELAXED), RELAXED);
+            atomic_store_explicit(&a->slots[i].run, atomic_load_explicit(&a->slots[j].run, RELAXED),
+                                  RELAXED);
             atomic_store_explicit(&a->slots[i].dev, atomic_load_explicit(&a->slots[j].dev, RELAXED),
                                   memory_order_release);
             i = j;
@@ -159,7 +177,53 @@ static void delete_slot(struct its_devtab *t, uint32_t devid)
     }
     atomic_store_explicit(&a->slots[i].dev, NULL, memory_order_release);
     atomic_store_explicit(&a->slots[i].devid, 0, RELAXED);
+    atomic_store_explicit(&a->slots[i].run, 0, RELAXED);
     t->count--;
+}
+
+/* The hash slot of a mapped device. Writer. */
+static struct its_devslot *slot_of(struct vits_its *its, const struct its_device *dev)
+{
+    struct its_devarray *a = atomic_load_explicit(&its->devs.arr, RELAXED);
+    uint32_t mask = a->cap - 1;
+    uint32_t i = hash32(dev->devid) & mask;
+    while (atomic_load_explicit(&a->slots[i].dev, RELAXED) != dev)
+        i = (i + 1) & mask;
+    return &a->slots[i];
+}
+
+/* Most events one ITTE change adds to a linear run: a guest that maps
+ * events out of order gets a shorter run, never a slower command. */
+#define RUN_SCAN 64u
+
+/* Grow dev's linear run after ev -> intid was recorded, and mirror it
+ * into the slot (dev must be in the hash). */
+static void run_extend(struct vits_its *its, struct its_device *dev, uint32_t ev, uint32_t intid)
+{
+    if (ev != dev->run_len || (dev->run_len && intid != dev->run_base + ev))
+        return;
+    if (!dev->run_len)
+        dev->run_base = intid;
+    uint32_t events = 1u << dev->event_bits;
+    dev->run_len++;
+    for (uint32_t n = 0; n < RUN_SCAN && dev->run_len < events; n++) {
+        uint32_t next = its_event_get(dev, dev->run_len);
+        if (next != dev->run_base + dev->run_len)
+            break;
+        dev->run_len++;
+    }
+    atomic_store_explicit(&slot_of(its, dev)->run, (uint64_t)dev->run_base << 32 | dev->run_len,
+                          RELAXED);
+}
+
+/* Cut dev's linear run before ev, which is being unmapped. */
+static void run_cut(struct vits_its *its, struct its_device *dev, uint32_t ev)
+{
+    if (ev >= dev->run_len)
+        return;
+    dev->run_len = ev;
+    atomic_store_explicit(&slot_of(its, dev)->run, (uint64_t)dev->run_base << 32 | dev->run_len,
+                          RELAXED);
 }
 
 int its_event_set(struct vits_its *its, struct its_device *dev, uint32_t ev, uint32_t intid)
@@ -180,6 +244,7 @@ int its_event_set(struct vits_its *its, struct its_device *dev, uint32_t ev, uin
     }
     dev->nr_mapped++;
     its->nr_events++;
+    run_extend(its, dev, ev, intid);
     return 0;
 }
 
@@ -187,6 +252,7 @@ void its_event_clear(struct vits_its *its, struct its_device *dev, uint32_t ev)
 {
     dev->nr_mapped--;
     its->nr_events--;
+    run_cut(its, dev, ev);
     if (dev->itt) {
         atomic_store_explicit(&dev->itt[ev], 0, memory_order_release);
         return;
@@ -292,10 +358,7 @@ struct its_devarray *its_devarray_prebuild(struct vits_its *its, uint32_t count)
         cap *= 2;
     if (cap > (1u << 30))
         return NULL;
-    struct its_devarray *a = lpi_alloc(its->d, array_size((uint32_t)cap));
-    if (a)
-        a->cap = (uint32_t)cap;
-    return a;
+    return array_new(its, (uint32_t)cap);
 }
 
 void its_devarray_unbuild(struct vits_its *its, struct its_devarray *arr)

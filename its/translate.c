@@ -43,14 +43,28 @@ static int deliver_locked(struct vits_its *its, uint32_t intid)
     return lpi_set_pending_locked(its->d, lpi_find(its->d, intid), intid);
 }
 
-/* (devid, eventid) -> INTID, 0 if unmapped. Reader. An inline ITT is
- * reached from the hash slot alone, without reading the device. */
-static uint32_t lookup(const struct vits_its *its, uint32_t devid, uint32_t eventid)
+/* lookup() could not trust what it read: a writer moved hash slots. */
+#define TORN UINT32_MAX
+
+/*
+ * (devid, eventid) -> INTID, 0 if unmapped. Reader, in a read-side
+ * section with map_seq read as s, or under map_lock. The hash slot's
+ * fields are used only once map_seq says they belong together (TORN when
+ * it does not); an event of the device's linear run needs nothing else,
+ * and an inline ITT is reached without reading the device.
+ */
+static uint32_t lookup(const struct vits_its *its, uint32_t devid, uint32_t eventid, uint64_t s)
 {
     uint32_t bits;
-    struct its_device *dev = its_dev_lookup(its, devid, &bits);
+    uint64_t run;
+    struct its_device *dev = its_dev_lookup(its, devid, &bits, &run);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&its->map_seq, memory_order_relaxed) != s)
+        return TORN;
     if (!dev || eventid >> bits)
         return 0;
+    if (eventid < (uint32_t)run)
+        return (uint32_t)(run >> 32) + eventid;
     if (bits <= ITS_INLINE_BITS)
         return atomic_load_explicit(&its_inline_itt(dev)[eventid], memory_order_relaxed);
     return its_event_get(dev, eventid);
@@ -78,7 +92,10 @@ static int translate(struct vits_its *its, uint32_t devid, uint32_t eventid, uin
             sched_yield();
             continue;
         }
-        uint32_t id = lookup(its, devid, eventid);
+        uint32_t id = lookup(its, devid, eventid, s);
+        if (id == TORN)
+            continue;
+        lpi_prefetch(d, id);
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&its->map_seq, memory_order_relaxed) != s)
             continue;
@@ -101,7 +118,7 @@ static int translate(struct vits_its *its, uint32_t devid, uint32_t eventid, uin
     /* Lost too many races: hold the writers off for one lookup. */
     lpi_spin_lock(&its->map_lock);
     *seq = atomic_load_explicit(&its->map_seq, memory_order_relaxed);
-    *intid = lookup(its, devid, eventid);
+    *intid = lookup(its, devid, eventid, *seq); /* never TORN: no writer */
     int rc = deliver(its, *intid);
     lpi_spin_unlock(&its->map_lock);
     return rc;

@@ -301,6 +301,18 @@ static inline uint64_t lpi_bits(uint64_t v, unsigned hi, unsigned lo)
 
 /* ---- LPI records (lpi/store.c) ---- */
 
+/* Start fetching intid's hot record (an MSI knows the INTID a little
+ * before it may read the record). Only a hint: intid need not be valid. */
+static inline void lpi_prefetch(const struct vits_domain *d, uint32_t intid)
+{
+#if defined(__GNUC__)
+    if (!(intid >> d->cfg.lpi_id_bits))
+        __builtin_prefetch(&d->hot[intid], 1);
+#else
+    (void)d, (void)intid;
+#endif
+}
+
 /* The record of a mapped INTID, or NULL. The caller holds intid's stripe
  * lock, or is the writer (only the writer changes what it returns). */
 static inline struct lpi_irq *lpi_find(struct vits_domain *d, uint32_t intid)

@@ -277,6 +277,126 @@ static void route_rejects_bad_arguments(void **state)
     fv_free(fv);
 }
 
+/* ---- translation: linear runs and the device hash ---- */
+
+/* One KVM-style MSI to (devid, ev): it must raise want on vcpu (then it is
+ * acknowledged), or be blocked and raise nothing when want is 0. */
+static void expect_msi(struct fakevm *fv, uint32_t devid, uint32_t ev, uint32_t want, uint32_t vcpu)
+{
+    struct vits_msi m = msi(DOORBELL, devid, ev);
+    fv_clear_events(fv);
+    if (!want) {
+        assert_int_equal(vits_domain_signal_msi(fv->d, &m), 0);
+        assert_int_equal(fv_count_kind(fv, FV_RAISE), 0);
+        return;
+    }
+    assert_int_equal(vits_domain_signal_msi(fv->d, &m), 1);
+    assert_int_equal(fv_count_kind(fv, FV_RAISE), 1);
+    assert_int_equal(fv_count(fv, FV_RAISE, vcpu, want), 1);
+    assert_int_equal(vits_lpi_ack(fv->d, vcpu, want), 0);
+}
+
+/* Events mapped to base + event (as Linux maps them) and every change
+ * that breaks or extends that pattern: each MSI reaches the LPI the
+ * guest's latest mapping names. */
+static void linear_mappings_follow_discard_remap_and_movi(void **state)
+{
+    (void)state;
+    struct fakevm *fv = booted(); /* device 5: events 0..7 -> 8192.. */
+    uint64_t dw[4];
+    for (uint32_t ev = 0; ev < 16; ev++)
+        expect_msi(fv, 5, ev, ev < 8 ? 8192 + ev : 0, 1);
+
+    fv_cmd_dev_ev(dw, 0x0f, 5, 3); /* DISCARD event 3 */
+    fv_submit(fv, dw);
+    for (uint32_t ev = 0; ev < 8; ev++)
+        expect_msi(fv, 5, ev, ev == 3 ? 0 : 8192 + ev, 1);
+
+    fv_mapti(fv, 5, 3, 9000, 0); /* the hole refilled off the pattern */
+    expect_msi(fv, 5, 3, 9000, 1);
+    expect_msi(fv, 5, 4, 8196, 1);
+    fv_cmd_dev_ev(dw, 0x0f, 5, 3);
+    fv_submit(fv, dw);
+    fv_mapti(fv, 5, 3, 8195, 0); /* and back on it */
+    expect_msi(fv, 5, 3, 8195, 1);
+
+    fv_mapti(fv, 5, 5, 9005, 0); /* MAPTI over a mapped event */
+    expect_msi(fv, 5, 5, 9005, 1);
+    assert_false(fv_mapped(fv, 8197));
+    expect_msi(fv, 5, 6, 8198, 1);
+
+    fv_mapti(fv, 5, 8, 8200, 0); /* extends the pattern */
+    expect_msi(fv, 5, 8, 8200, 1);
+    fv_mapti(fv, 5, 0, 8300, 0); /* replaces its first event */
+    expect_msi(fv, 5, 0, 8300, 1);
+    expect_msi(fv, 5, 1, 8193, 1);
+
+    fv_cmd_movi(dw, 5, 1, 1); /* same INTID, collection 1 on vCPU 2 */
+    fv_submit(fv, dw);
+    expect_msi(fv, 5, 1, 8193, 2);
+    expect_msi(fv, 5, 2, 8194, 1);
+    assert_int_equal(fv_error_count(fv), 0);
+    fv_free(fv);
+}
+
+/* A large ITT (kept in chunks) mapped in reverse order, linear but for a
+ * few events; then the device is re-mapped with a smaller ITT. */
+static void large_itts_mapped_in_any_order_translate_exactly(void **state)
+{
+    (void)state;
+    struct fakevm *fv = booted();
+    assert_int_equal(fv_map_device(fv, 7, 10, 0, 0, 0), 0);
+    for (uint32_t ev = 200; ev-- > 0;)
+        fv_mapti(fv, 7, ev, ev % 50 == 49 ? 12000 + ev : 10000 + ev, 1);
+    for (uint32_t ev = 0; ev < 1024; ev += ev < 210 ? 1 : 97)
+        expect_msi(fv, 7, ev, ev >= 200 ? 0 : ev % 50 == 49 ? 12000 + ev : 10000 + ev, 2);
+    expect_msi(fv, 7, 1024, 0, 0); /* beyond the ITT */
+
+    uint64_t dw[4];
+    fv_cmd_mapd(dw, 7, 3, FV_ITT(7), true); /* 16 events, none mapped */
+    fv_submit(fv, dw);
+    for (uint32_t ev = 0; ev < 20; ev++)
+        expect_msi(fv, 7, ev, 0, 0);
+    fv_mapti(fv, 7, 0, 10000, 1);
+    expect_msi(fv, 7, 0, 10000, 2);
+    expect_msi(fv, 7, 1, 0, 0);
+    assert_int_equal(fv_error_count(fv), 0);
+    fv_free(fv);
+}
+
+/* Many devices come and go, so the device hash grows and moves entries
+ * when one leaves: every device keeps its own translations. */
+static void devices_keep_their_translations_as_the_hash_changes(void **state)
+{
+    (void)state;
+    struct fakevm *fv = booted();
+    enum { NDEV = 96, EVS = 4 };
+    bool live[NDEV] = {false};
+    uint64_t dw[4];
+    for (uint32_t round = 0; round < 3; round++) {
+        for (uint32_t i = 0; i < NDEV; i++) {
+            uint32_t devid = 100 + i * 37;
+            if ((i + round) % 3 == 0 && live[i]) {
+                fv_cmd_mapd(dw, devid, 0, 0, false);
+                fv_submit(fv, dw);
+                live[i] = false;
+            } else if (!live[i]) {
+                assert_int_equal(fv_map_device(fv, devid, 2, EVS, 16384 + i * 8 + round % 2, 0), 0);
+                live[i] = true;
+            }
+        }
+        for (uint32_t i = 0; i < NDEV; i++)
+            for (uint32_t ev = 0; ev < EVS; ev++) {
+                uint32_t base = 16384 + i * 8;
+                bool mapped = live[i] && fv_mapped(fv, base + ev);
+                uint32_t want = mapped ? base + ev : live[i] ? base + 1 + ev : 0;
+                expect_msi(fv, 100 + i * 37, ev, want, 1);
+            }
+    }
+    assert_int_equal(fv_error_count(fv), 0);
+    fv_free(fv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +410,9 @@ int main(void)
         cmocka_unit_test(route_created_before_the_mapping_starts_working_after_it),
         cmocka_unit_test(routes_outlive_their_its_safely_and_hold_the_domain),
         cmocka_unit_test(route_rejects_bad_arguments),
+        cmocka_unit_test(linear_mappings_follow_discard_remap_and_movi),
+        cmocka_unit_test(large_itts_mapped_in_any_order_translate_exactly),
+        cmocka_unit_test(devices_keep_their_translations_as_the_hash_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
