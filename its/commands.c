@@ -403,8 +403,9 @@ int its_execute(struct vits_its *its, const uint64_t dw[4])
         return (int)VITS_E_UNKNOWN_COMMAND(cmd_num(dw));
     }
     struct cmd_ctx c = {.its = its, .dw = dw, .who = desc->name};
-    lpi_log(its->d, VITS_LOG_DEBUG, "%s %016llx %016llx %016llx %016llx", desc->name,
-            (unsigned long long)dw[0], (unsigned long long)dw[1], (unsigned long long)dw[2],
-            (unsigned long long)dw[3]);
+    if (lpi_log_enabled(its->d, VITS_LOG_DEBUG))
+        lpi_log(its->d, VITS_LOG_DEBUG, "%s %016llx %016llx %016llx %016llx", desc->name,
+                (unsigned long long)dw[0], (unsigned long long)dw[1], (unsigned long long)dw[2],
+                (unsigned long long)dw[3]);
     return desc->handler(&c);
 }

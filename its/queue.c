@@ -85,7 +85,9 @@ static bool run_one(struct vits_its *its, const uint8_t *raw, int rc)
             return false;
         }
     }
-    its->creadr = (offset + CMD_SIZE) % its_queue_size(its);
+    /* CREADR is command-aligned and inside the queue (a multiple of
+     * 4 KiB): stepping past the end wraps to 0 (no division per command). */
+    its->creadr = offset + CMD_SIZE >= its_queue_size(its) ? 0 : offset + CMD_SIZE;
     return true;
 }
 

@@ -279,6 +279,12 @@ void lpi_reclaim(struct vits_domain *d);
 #endif
 void lpi_log(struct vits_domain *d, enum vits_log_level level, const char *fmt, ...)
     LPI_PRINTF(3, 4);
+/* Whether messages of level (not VITS_LOG_GUEST, which is rate-limited)
+ * reach the embedder: a hot path checks before it formats anything. */
+static inline bool lpi_log_enabled(const struct vits_domain *d, enum vits_log_level level)
+{
+    return d->ops->log && level <= d->cfg.log_level;
+}
 
 /* ---- little-endian helpers ---- */
 static inline uint64_t lpi_le64(const uint8_t *p)
