@@ -55,6 +55,12 @@ static size_t array_size(uint32_t cap)
     return sizeof(struct its_devarray) + 64 + sizeof(struct its_devslot) * cap;
 }
 
+/* Where the slots of the hash array at a start: computed, not read. */
+static uintptr_t slots_addr(const struct its_devarray *a)
+{
+    return ((uintptr_t)(a + 1) + 63) & ~(uintptr_t)63;
+}
+
 /* An empty hash array of cap slots (the allocator only promises
  * max_align_t, so the slots are aligned by hand), NULL on -ENOMEM. */
 static struct its_devarray *array_new(struct vits_its *its, uint32_t cap)
@@ -62,10 +68,31 @@ static struct its_devarray *array_new(struct vits_its *its, uint32_t cap)
     struct its_devarray *a = lpi_alloc(its->d, array_size(cap));
     if (!a)
         return NULL;
-    uintptr_t p = (uintptr_t)(a + 1);
     a->cap = cap;
-    a->slots = (struct its_devslot *)((p + 63) & ~(uintptr_t)63);
+    a->slots = (struct its_devslot *)slots_addr(a);
     return a;
+}
+
+/* Publish a as the hash array (NULL: none). Writer. */
+static void array_publish(struct vits_its *its, struct its_devarray *a)
+{
+    atomic_store_explicit(&its->devs.mask, a ? a->cap - 1 : 0, RELAXED);
+    atomic_store_explicit(&its->devs.arr, a, memory_order_release);
+}
+
+void its_dev_prefetch(const struct vits_its *its, uint32_t devid)
+{
+#if defined(__GNUC__)
+    /* The array may be freed meanwhile: only its address is used, and a
+     * prefetch never faults. */
+    struct its_devarray *a = atomic_load_explicit(&its->devs.arr, RELAXED);
+    uint32_t i = hash32(devid) & atomic_load_explicit(&its->devs.mask, RELAXED);
+    if (a)
+        __builtin_prefetch(
+            (const void *)(slots_addr(a) + (uintptr_t)i * sizeof(struct its_devslot)));
+#else
+    (void)its, (void)devid;
+#endif
 }
 
 struct its_device *its_dev_lookup(const struct vits_its *its, uint32_t devid, uint32_t *event_bits,
@@ -115,7 +142,7 @@ static int grow(struct vits_its *its)
         if (dev)
             insert_slot(a, atomic_load_explicit(&old->slots[i].devid, RELAXED), dev);
     }
-    atomic_store_explicit(&its->devs.arr, a, memory_order_release);
+    array_publish(its, a);
     if (old)
         lpi_defer_free(its->d, old, array_size(old->cap));
     return 0;
@@ -303,7 +330,7 @@ void its_dev_remove_all(struct vits_its *its)
         while ((dev = atomic_load_explicit(&a->slots[i].dev, RELAXED)))
             its_dev_remove(its, dev);
     }
-    atomic_store_explicit(&t->arr, NULL, memory_order_release);
+    array_publish(its, NULL);
     lpi_defer_free(its->d, a, array_size(a->cap));
 }
 
@@ -369,7 +396,7 @@ void its_devarray_unbuild(struct vits_its *its, struct its_devarray *arr)
 
 void its_dev_install(struct vits_its *its, struct its_devarray *arr)
 {
-    atomic_store_explicit(&its->devs.arr, arr, memory_order_release);
+    array_publish(its, arr);
     its->devs.count = 0;
 }
 

@@ -85,6 +85,7 @@ static int translate(struct vits_its *its, uint32_t devid, uint32_t eventid, uin
                      uint32_t *intid)
 {
     struct vits_domain *d = its->d;
+    its_dev_prefetch(its, devid); /* overlaps the read-side entry */
     unsigned token = lpi_read_lock(d);
     for (int t = 0; t < OPTIMISTIC_TRIES; t++) {
         uint64_t s = atomic_load_explicit(&its->map_seq, memory_order_acquire);
