@@ -1257,10 +1257,11 @@ static void kvm_round_trip(void)
     /* Exactly checkable when nothing else wrote over the saved tables:
      * one ITS (tables of two may share memory), no pending table on
      * them (the save writes those after the tables), and at least one
-     * device. NOTE: a save of an ITS without devices writes no device
-     * table entry, and a restore looks for the first valid one from ID
-     * 0: a valid entry left in the table before a reset (which forgets
-     * what earlier saves wrote) comes back. Reported; not checked here. */
+     * device. A save of an ITS without devices writes no device table
+     * entry (it clears only what earlier saves wrote), and a restore
+     * looks for the first valid one from ID 0: a valid entry the script
+     * wrote into the table itself comes back, so that case is not
+     * checked exactly. */
     unsigned live = 0, last = 0, devices = 0;
     for (unsigned s = 0; s < FZ_MAX_ITS; s++)
         if (R.its[s])

@@ -6,12 +6,16 @@
  * An ITS reset leaves it as a guest that boots expects to find it:
  * disabled and quiescent, GITS_CBASER, GITS_CREADR and GITS_CWRITER zero,
  * not stalled, every GITS_BASER<n> with Valid clear (its other fields
- * kept, as KVM keeps them), no device, event or collection, and no state
- * cached for the table ABI. GITS_IIDR (the ABI revision) is kept, and so
- * are the counters of vits_its_commands / vits_its_last_error, which are
- * statistics rather than ITS state. Queue state that survived a reboot is
- * what made a guest re-initialising its ITS hang (hvisor): nothing of it
- * survives here.
+ * kept, as KVM keeps them), no device, event or collection. GITS_IIDR
+ * (the ABI revision) is kept, and so are the counters of
+ * vits_its_commands / vits_its_last_error, which are statistics rather
+ * than ITS state. So is the table ABI's note of how far earlier saves
+ * wrote valid entries into the device table (abi_dev_hwm, for the
+ * GITS_BASER0 value they wrote under): a guest that programs that table
+ * again after the reset gets those entries cleared by its next save,
+ * where forgetting them let a restore bring back devices from before
+ * the reset. The note is used only while GITS_BASER0 holds that value. Queue state that survived a
+ * reboot is what made a guest re-initialising its ITS hang (hvisor): nothing of it survives here.
  *
  * MSIs racing a reset see the ITS disabled (they are dropped) or, before
  * that store, the old state; routes re-translate, since the device map's
@@ -32,8 +36,6 @@ void its_reset_locked(struct vits_its *its)
     its->cwriter = 0;
     for (unsigned n = 0; n < 8; n++)
         its->baser[n] &= ~BASER_VALID;
-    its->abi_dev_baser = 0;
-    its->abi_dev_hwm = 0;
 }
 
 int vits_its_reset(struct vits_its *its)

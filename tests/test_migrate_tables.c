@@ -413,6 +413,40 @@ static void discarded_events_and_unmapped_devices_leave_no_stale_entries(void **
     fv_free(fv);
 }
 
+/* A guest that reboots (ITS reset), programs the same device table again
+ * and maps nothing: the next save clears what the save before the reset
+ * wrote, so a restore does not bring that device back. */
+static void entries_saved_before_a_reset_do_not_come_back(void **state)
+{
+    (void)state;
+    struct fakevm *fv = booted(1, NULL);
+    fv_mapc(fv, 0, 0, true);
+    mapd(fv, 4, 1, ITT_A, true);
+    fv_mapti(fv, 4, 0, 8192, 0);
+    assert_int_equal(vits_its_save_tables(fv->its), 0);
+    assert_int_equal(dte_at(fv, 4), dte(0, ITT_A, 1));
+    uint64_t baser0 = fv_its_read(fv, MIG_BASER(0), 8);
+    uint64_t baser1 = fv_its_read(fv, MIG_BASER(1), 8);
+    uint64_t cbaser = fv_its_read(fv, 0x80, 8);
+    assert_int_equal(vits_its_reset(fv->its), 0);
+    assert_int_equal(fv_its_read(fv, MIG_BASER(0), 8) >> 63, 0);
+    /* the guest boots again: same tables, no device */
+    fv_its_write(fv, MIG_BASER(0), 8, baser0);
+    fv_its_write(fv, MIG_BASER(1), 8, baser1);
+    fv_its_write(fv, 0x80, 8, cbaser);
+    fv_its_write(fv, MIG_CTLR, 4, 1);
+    struct mig_saved s;
+    mig_kvm_save(fv, &s);
+    assert_int_equal(dte_at(fv, 4), 0);
+    struct fakevm *b = mig_clone(fv, NULL);
+    mig_kvm_restore(b, &s);
+    assert_true(mig_same_state(fv, b));
+    assert_int_equal(vits_its_signal_msi(b->its, 4, 0), 0);
+    assert_false(fv_mapped(b, 8192));
+    fv_free(b);
+    fv_free(fv);
+}
+
 static void a_new_device_table_leaves_the_old_one_alone(void **state)
 {
     (void)state;
@@ -803,6 +837,7 @@ int main(void)
         cmocka_unit_test(a_restore_saves_back_the_same_tables),
         cmocka_unit_test(collections_in_any_order_and_level2_entries_stepped_over),
         cmocka_unit_test(discarded_events_and_unmapped_devices_leave_no_stale_entries),
+        cmocka_unit_test(entries_saved_before_a_reset_do_not_come_back),
         cmocka_unit_test(a_new_device_table_leaves_the_old_one_alone),
         cmocka_unit_test(save_refuses_a_state_the_tables_cannot_hold),
         cmocka_unit_test(each_malformed_table_is_refused_and_changes_nothing),
