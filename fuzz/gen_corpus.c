@@ -157,6 +157,14 @@ static void kick(struct seed *s, unsigned slot, uint8_t flags)
 
 static void faults(struct seed *s, uint8_t f) { put(s, 2, FZ_OP_FAULTS, f); }
 
+/* MEM_WRITE of a little-endian 64-bit value at RAM offset off. */
+static void mem_write64(struct seed *s, uint32_t off, uint64_t v)
+{
+    put(s, 5, FZ_OP_MEM_WRITE, off & 0xff, (off >> 8) & 0xff, (off >> 16) & 0xff, 8);
+    for (int i = 0; i < 8; i++)
+        put(s, 1, (uint8_t)(v >> (8 * i)));
+}
+
 static void saverestore(struct seed *s, uint8_t mode, uint8_t x, uint8_t y)
 {
     put(s, 4, FZ_OP_SAVE_RESTORE, mode, x, y);
@@ -757,6 +765,31 @@ static void gen_geometry(void)
         snprintf(name, sizeof(name), "save-restore-kvm-%u", k);
         save(&s, name);
     }
+    /* A hostile guest's tables restored on a migration's destination:
+     * a collection, a device and two ITTEs written straight into guest
+     * memory, then restored, then used; and tables a save wrote, then
+     * damaged by the guest before the restore. */
+    header(&s, 2, 16, 0, 0, 0);
+    boot(&s, 0, 0);
+    mem_write64(&s, FZ_COLLTAB_OFF(0), 1ull << 63);
+    mem_write64(&s, FZ_DEVTAB_OFF(0) + 2 * 8,
+                1ull << 63 | ((FZ_RAM_BASE + FZ_ITT_OFF(0) + 0x1000) >> 8) << 5 | 1);
+    mem_write64(&s, FZ_ITT_OFF(0) + 0x1000, 1ull << 48 | 8200ull << 16);
+    mem_write64(&s, FZ_ITT_OFF(0) + 0x1008, 8201ull << 16);
+    saverestore(&s, 4, 0x80, 0);
+    msi(&s, 0, FZ_MSI_ITS, 2, 0);
+    msi(&s, 0, FZ_MSI_ITS, 2, 1);
+    msi(&s, 0, FZ_MSI_ITS, 2, 2);
+    save(&s, "restore-hostile-tables");
+    booted(&s, 0);
+    mapd(&s, 0, 3, 3, 1);
+    mapti(&s, 0, 3, 5, 70, 0);
+    saverestore(&s, 4, 0, 0);
+    mem_write64(&s, FZ_DEVTAB_OFF(0) + 3 * 8, 1ull << 63 | 0x3fffull << 49);
+    saverestore(&s, 4, 0x80, 0);
+    msi(&s, 0, FZ_MSI_ITS, 3, 5);
+    save(&s, "restore-hostile-damaged");
+
     /* KVM's register interface, every register, odd values. */
     booted(&s, 2);
     for (uint8_t r = 0; r < 32; r++)

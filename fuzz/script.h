@@ -190,8 +190,11 @@ enum fz_msi_path {
  * buffer, then a damaged one (byte x flipped) and a truncated one that
  * restore must refuse, 4 KVM's way: redistributor registers, every
  * ITS's tables and registers saved, the domain reset, all restored in
- * KVM's order, 5..7 vits_its_reg_get/vits_its_reg_set of register x
- * (as ITS_WRITE's selector) with a value picked by y % 8. */
+ * KVM's order (with x bit 7: ITS slot (mode >> 3) % 3 is disabled and
+ * restored from whatever its tables in guest memory hold, a hostile
+ * guest's tables; a refused restore must change nothing), 5..7
+ * vits_its_reg_get/vits_its_reg_set of register x (as ITS_WRITE's
+ * selector) with a value picked by y % 8. */
 
 /* BOOT variant: [0] PTA, [1] stall policy, [2] pending tables not
  * zeroed (no PTZ: the tables are read), [3] two-level device table,

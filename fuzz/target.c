@@ -1337,6 +1337,55 @@ static void kvm_round_trip(void)
 }
 #endif
 
+/*
+ * Restore ITS slot from whatever its tables in guest memory hold (the
+ * script wrote them: a hostile guest's tables on a migration's
+ * destination). The ITS is disabled first, through the userspace
+ * registers. A refused restore must leave the domain exactly as it was
+ * (the same snapshot bytes); an accepted one brings in a state the model
+ * cannot predict, so both start again from a domain reset.
+ */
+static void kvm_restore_hostile(unsigned slot)
+{
+    if (!R.its[slot])
+        return;
+    ureg_set(slot, 0x0, 0);
+    size_t len = 0, got = 0;
+    named(vits_domain_save_snapshot(R.d, NULL, 0, &len));
+    uint8_t *before = malloc(len), *after = malloc(len);
+    if (!before || !after)
+        FAIL("host out of memory");
+    int rc = named(vits_domain_save_snapshot(R.d, before, len, &got));
+    if (rc) {
+        if (rc != -ENOMEM || !fz_env.alloc_fail)
+            FAIL("op %u: vits_domain_save_snapshot returned %d", R.op, rc);
+        free(before), free(after);
+        return;
+    }
+    fz_env.any_writes = true;
+    rc = named(vits_its_restore_tables(R.its[slot]));
+    fz_env.any_writes = false;
+    bool rev0 = fz_model.its[slot].cfg.iidr_revision == VITS_ITS_ABI_REV0;
+    if (rc > 0 || (!rev0 && rc != -EOPNOTSUPP) ||
+        (rc && !(rc == -ENOMEM || rc == -EFAULT || rc == -EIO || rc == -EINVAL || rc == -ENOSPC ||
+                 rc == -ELOOP || rc == -EOPNOTSUPP)))
+        FAIL("op %u: ITS %u: restoring hostile tables returned %d", R.op, slot, rc);
+    if (rc) {
+        size_t got2 = 0;
+        int rc2 = named(vits_domain_save_snapshot(R.d, after, len, &got2));
+        if (!rc2 && (got2 != got || memcmp(before, after, got)))
+            FAIL("op %u: ITS %u: a refused restore (%d) changed the domain", R.op, slot, rc);
+        if (rc2 && (rc2 != -ENOMEM || !fz_env.alloc_fail))
+            FAIL("op %u: vits_domain_save_snapshot returned %d", R.op, rc2);
+    } else {
+        if (vits_domain_reset(R.d))
+            FAIL("op %u: vits_domain_reset failed", R.op);
+        m_domain_reset();
+        memset(R.drv_next, 0, sizeof(R.drv_next));
+    }
+    free(before), free(after);
+}
+
 static void op_save_restore(struct in *in)
 {
     uint8_t mode = u8(in), x = u8(in), y = u8(in);
@@ -1372,7 +1421,10 @@ static void op_save_restore(struct in *in)
 #ifdef VITS_ITS_ABI_REV0
     R.called = true;
     if (mode % 8 == 4) {
-        kvm_round_trip();
+        if (x & 0x80)
+            kvm_restore_hostile(slot);
+        else
+            kvm_round_trip();
         return;
     }
     if (mode % 8 >= 5 && R.its[slot]) {
