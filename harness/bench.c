@@ -407,6 +407,25 @@ struct floor_entry {
     uint32_t intid;
 };
 
+/* Fill s with every big event once, in random order; with b, create a
+ * route for each; with map, fill the floor's array. */
+static void big_set_fill(struct msi_set *s, struct bench *b, struct floor_entry *map)
+{
+    shuffle(s->dev, BIG);
+    for (uint32_t i = 0; i < BIG; i++) {
+        uint32_t k = s->dev[i];
+        s->dev[i] = k / BIG_EVS;
+        s->ev[i] = k % BIG_EVS;
+        s->intid[i] = big_intid(k);
+        s->vcpu[i] = (k % 64) % NVCPU;
+        if (map)
+            map[k] = (struct floor_entry){(uint16_t)s->vcpu[i], s->intid[i]};
+        if (b)
+            check(vits_route_create(b->its, s->dev[i], s->ev[i], &s->route[i]),
+                  "vits_route_create");
+    }
+}
+
 static double floor_pass(const struct msi_set *s, const struct floor_entry *map,
                          _Atomic uint64_t *pending, size_t words)
 {
@@ -435,20 +454,11 @@ static void bench_msi_big(struct results *res)
 
     struct msi_set s;
     set_alloc(&s, BIG, true);
-    shuffle(s.dev, BIG);
     struct floor_entry *map = malloc(BIG * sizeof(*map));
     _Atomic uint64_t *pending = calloc((8192 + BIG) / 64 + 1, sizeof(*pending));
     if (!map || !pending)
         die("allocating the floor", -ENOMEM);
-    for (uint32_t i = 0; i < BIG; i++) {
-        uint32_t k = s.dev[i];
-        s.dev[i] = k / BIG_EVS;
-        s.ev[i] = k % BIG_EVS;
-        s.intid[i] = big_intid(k);
-        s.vcpu[i] = (k % 64) % NVCPU;
-        map[k] = (struct floor_entry){(uint16_t)s.vcpu[i], s.intid[i]};
-        check(vits_route_create(b->its, s.dev[i], s.ev[i], &s.route[i]), "vits_route_create");
-    }
+    big_set_fill(&s, b, map);
     uint32_t rounds = quick ? 1 : 2;
     size_t words = (8192 + BIG) / 64 + 1;
     double kvm[16], route[16], fl[16], kvm_ack[16], route_ack[16];
@@ -487,14 +497,7 @@ static void bench_msi_scattered(struct results *res)
     run_commands(b, BIG, emit_big_mapti);
     struct msi_set s;
     set_alloc(&s, BIG, false);
-    shuffle(s.dev, BIG);
-    for (uint32_t i = 0; i < BIG; i++) {
-        uint32_t k = s.dev[i];
-        s.dev[i] = k / BIG_EVS;
-        s.ev[i] = k % BIG_EVS;
-        s.intid[i] = big_intid(k);
-        s.vcpu[i] = (k % 64) % NVCPU;
-    }
+    big_set_fill(&s, NULL, NULL);
     double kvm[16];
     for (int r = 0; r < reps; r++)
         kvm[r] = msi_pass(b, &s, MSI_KVM, quick ? 1 : 2, false);
