@@ -73,6 +73,14 @@ static struct its_devarray *array_new(struct vits_its *its, uint32_t cap)
     return a;
 }
 
+/* Keep an outgrown hash array until the ITS goes: lock-free readers may
+ * still be reading it. Writer. */
+static void retire(struct vits_its *its, struct its_devarray *a)
+{
+    a->retired_next = its->devs.retired;
+    its->devs.retired = a;
+}
+
 /* Publish a as the hash array (NULL: none). Writer. */
 static void array_publish(struct vits_its *its, struct its_devarray *a)
 {
@@ -144,7 +152,7 @@ static int grow(struct vits_its *its)
     }
     array_publish(its, a);
     if (old)
-        lpi_defer_free(its->d, old, array_size(old->cap));
+        retire(its, old);
     return 0;
 }
 
@@ -330,8 +338,18 @@ void its_dev_remove_all(struct vits_its *its)
         while ((dev = atomic_load_explicit(&a->slots[i].dev, RELAXED)))
             its_dev_remove(its, dev);
     }
+}
+
+void its_dev_free_arrays(struct vits_its *its)
+{
+    struct its_devarray *a = atomic_load_explicit(&its->devs.arr, RELAXED);
     array_publish(its, NULL);
-    lpi_defer_free(its->d, a, array_size(a->cap));
+    if (a)
+        lpi_defer_free(its->d, a, array_size(a->cap));
+    while ((a = its->devs.retired)) {
+        its->devs.retired = a->retired_next;
+        lpi_defer_free(its->d, a, array_size(a->cap));
+    }
 }
 
 /* ---- devices built before they are published (its/stage.c) ---- */
@@ -396,8 +414,17 @@ void its_devarray_unbuild(struct vits_its *its, struct its_devarray *arr)
 
 void its_dev_install(struct vits_its *its, struct its_devarray *arr)
 {
-    array_publish(its, arr);
+    struct its_devarray *cur = atomic_load_explicit(&its->devs.arr, RELAXED);
     its->devs.count = 0;
+    if (!arr)
+        return;
+    if (cur && cur->cap >= arr->cap) {
+        lpi_free(its->d, arr, array_size(arr->cap)); /* never published */
+        return;
+    }
+    array_publish(its, arr);
+    if (cur)
+        retire(its, cur);
 }
 
 void its_dev_insert(struct vits_its *its, struct its_device *dev)

@@ -111,6 +111,7 @@ void vits_its_destroy(struct vits_its *its)
     its_map_begin(its);
     its_dev_remove_all(its);
     its_map_end(its);
+    its_dev_free_arrays(its);
     lpi_reclaim(d);
     /* Every LPI of this ITS belonged to one of its devices. */
     atomic_store(&d->owners[its->slot], NULL);

@@ -72,12 +72,22 @@ struct its_devslot {
 };
 
 struct its_devarray {
-    uint32_t cap;              /* power of two; immutable */
-    struct its_devslot *slots; /* in this allocation, 64-byte aligned */
+    uint32_t cap;                      /* power of two; immutable */
+    struct its_devslot *slots;         /* in this allocation, 64-byte aligned */
+    struct its_devarray *retired_next; /* writer-only: the next retired array */
 };
 
+/*
+ * The device hash. Its arrays are never freed while the ITS lives: an
+ * outgrown one is retired (kept, unused), so an MSI may read slots
+ * without entering a read-side section (its/translate.c). An array is
+ * retired only when a bigger one replaces it, so the retired ones hold
+ * less than the current one; emptying the ITS (MAPD V=0 of every device,
+ * a reset, a restore) keeps the current array for later devices.
+ */
 struct its_devtab {
     _Atomic(struct its_devarray *) arr; /* NULL until the first device */
+    struct its_devarray *retired;       /* writer-only: outgrown arrays */
     atomic_uint mask;                   /* arr's cap - 1, for its_dev_prefetch only */
     uint32_t count;                     /* writer-only */
 };
@@ -146,7 +156,11 @@ int its_dev_add(struct vits_its *its, uint32_t devid, uint8_t event_bits, uint64
                 struct its_device **out);
 /* Unmap a device and every event it maps. */
 void its_dev_remove(struct vits_its *its, struct its_device *dev);
+/* Unmap every device (the hash array stays, empty). */
 void its_dev_remove_all(struct vits_its *its);
+/* Free the hash arrays, current and retired (ITS destruction, when no
+ * MSI can reach the ITS any more). */
+void its_dev_free_arrays(struct vits_its *its);
 
 /* INTID of ev (in range) of dev, 0 if unmapped. Reader or writer. */
 static inline uint32_t its_event_get(const struct its_device *dev, uint32_t ev)
@@ -177,8 +191,10 @@ void its_map_end(struct vits_its *its);
  * its_dev_prebuild_event: the ITT chunk that ev will need: 0 or -ENOMEM.
  * its_dev_unbuild: free an unpublished device (NULL is accepted).
  * its_devarray_prebuild: an empty hash array for count devices, or NULL.
- * its_dev_install: inside its_map_begin/end, make arr (may be NULL) the
- * hash array of an ITS that has no device (after its_dev_remove_all).
+ * its_dev_install: inside its_map_begin/end, give an ITS that has no
+ * device (after its_dev_remove_all) room for the prebuilt devices: arr
+ * (may be NULL) becomes its hash array, or is freed when the current one
+ * is as big.
  * its_dev_insert: inside its_map_begin/end, publish a prebuilt device in
  * it (room for it was made by its_devarray_prebuild); its events are then
  * set with its_event_set, which allocates nothing for a prebuilt chunk.

@@ -216,7 +216,7 @@ void its_stage_drop_live(struct vits_its *its)
         }
     }
     its_map_begin(its);
-    its_dev_remove_all(its); /* no device left: the hash array goes */
+    its_dev_remove_all(its); /* no device left (the hash array stays) */
     its_map_end(its);
     /* Every LPI of the ITS belonged to a device: the lists are empty. */
     for (uint32_t icid = 0; icid >> its->cfg.collection_id_bits == 0; icid++) {

@@ -35,11 +35,14 @@
  * batch.
  *
  * Reclamation. Memory a lock-free reader may still be reading (devices,
- * event chunks, old hash arrays) is not freed at once: writers hand it to
+ * event chunks) is not freed at once: writers hand it to
  * lpi_defer_free() and lpi_reclaim() frees it after a grace period, once
  * every reader that entered before it was unlinked has left (a reader
  * brackets its lookup with lpi_read_lock/lpi_read_unlock, two counters
- * per reader slot, as in SRCU).
+ * per reader slot, as in SRCU). An ITS's device hash arrays are not
+ * freed before the ITS is destroyed (an outgrown one is kept, see
+ * struct its_devtab), so a reader that needs nothing but a hash slot
+ * (an event of a device's linear run) needs no read-side section.
  *
  * Lock order: domain lock -> its->map_lock -> a stripe lock. Nothing is
  * taken while a stripe lock is held; a reader in a read-side section

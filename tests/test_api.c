@@ -545,6 +545,56 @@ static void domain_memory_grows_with_mappings_and_shrinks_back_when_unmapped(voi
     fv_free(fv);
 }
 
+/* The device hash outlives its devices (MSIs read it without a read-side
+ * section): emptied, reset or refilled, an ITS keeps at most its arrays,
+ * grows them no further for as many devices again, and frees them all
+ * when it is destroyed. */
+static void device_hash_memory_is_kept_bounded_and_freed_with_the_its(void **state)
+{
+    (void)state;
+    struct fakevm *fv = fv_new(2);
+    size_t bare = vits_domain_memory(fv->d);
+    fv_add_its(fv, NULL);
+    size_t created = vits_domain_memory(fv->d);
+    fv_boot(fv);
+    fv_map_collection(fv, 0, 0);
+    enum { NDEV = 100 };
+    uint64_t dw[4];
+    size_t full = 0, empty = 0;
+    for (int round = 0; round < 3; round++) {
+        for (uint32_t i = 0; i < NDEV; i++)
+            assert_int_equal(fv_map_device(fv, 1000 + i * 7, 1, 1, 8192 + i, 0), 0);
+        if (round == 0)
+            full = vits_domain_memory(fv->d);
+        assert_int_equal(vits_domain_memory(fv->d), full);
+        assert_int_equal(vits_its_signal_msi(fv->its, 1000 + 7 * 42, 0), 1);
+        assert_int_equal(vits_lpi_ack(fv->d, 0, 8192 + 42), 0);
+        if (round == 1) {
+            assert_int_equal(vits_its_reset(fv->its), 0);
+            fv_boot(fv); /* the guest sets its ITS up again */
+            fv_map_collection(fv, 0, 0);
+        } else {
+            for (uint32_t i = 0; i < NDEV; i++) {
+                fv_cmd_mapd(dw, 1000 + i * 7, 0, 0, false);
+                fv_submit(fv, dw);
+            }
+        }
+        size_t now = vits_domain_memory(fv->d);
+        if (round == 0)
+            empty = now;
+        assert_int_equal(now, empty);
+        /* Less than 4 slots of 32 bytes a device, current and retired
+         * arrays together, plus their headers. */
+        assert_true(now > created && now - created <= NDEV * 256u + 512u);
+        assert_int_equal(vits_its_signal_msi(fv->its, 1000 + 7 * 42, 0), 0);
+    }
+    assert_int_equal(fv_error_count(fv), 0);
+    vits_its_destroy(fv->its);
+    fv->its = NULL;
+    assert_int_equal(vits_domain_memory(fv->d), bare);
+    fv_free(fv);
+}
+
 /* ------------------------------------------------------------------ */
 /* Version and error names                                             */
 /* ------------------------------------------------------------------ */
@@ -678,6 +728,7 @@ int main(void)
         cmocka_unit_test(its_create_fails_with_enomem_at_each_allocation_without_leaking),
         cmocka_unit_test(accessors_return_the_creation_arguments),
         cmocka_unit_test(domain_memory_grows_with_mappings_and_shrinks_back_when_unmapped),
+        cmocka_unit_test(device_hash_memory_is_kept_bounded_and_freed_with_the_its),
         cmocka_unit_test(version_matches_the_header_macros),
         cmocka_unit_test(strerror_names_every_documented_errno),
         cmocka_unit_test(strerror_names_every_command_error),
