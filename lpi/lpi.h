@@ -186,7 +186,8 @@ struct lpi_prop_line {
 };
 
 struct lpi_prop_cache {
-    bool active; /* inside a command batch */
+    bool active;    /* inside a command batch */
+    unsigned shift; /* log2 of the bytes per line, for this batch */
     struct lpi_prop_line line[LPI_PROP_LINES];
 };
 

@@ -51,9 +51,20 @@ static void forget_lines(struct vits_domain *d)
     }
 }
 
+/* log2 of the bytes per line: LPI_PROP_LINE, or the largest power of
+ * two within max_access. */
+static unsigned line_shift(const struct vits_domain *d)
+{
+    unsigned shift = 0;
+    while ((1u << shift) < LPI_PROP_LINE && lpi_access_cap(d, 2u << shift) >= (2u << shift))
+        shift++;
+    return shift;
+}
+
 void lpi_props_batch_begin(struct vits_domain *d)
 {
     forget_lines(d);
+    d->props.shift = line_shift(d);
     d->props.active = true;
 }
 
@@ -61,16 +72,6 @@ void lpi_props_batch_end(struct vits_domain *d)
 {
     d->props.active = false;
     forget_lines(d);
-}
-
-/* Bytes per line: LPI_PROP_LINE, or the largest power of two within
- * max_access. */
-static uint32_t line_size(const struct vits_domain *d)
-{
-    uint32_t n = LPI_PROP_LINE;
-    while (n > 1 && lpi_access_cap(d, n) < n)
-        n /= 2;
-    return n;
 }
 
 /*
@@ -81,10 +82,10 @@ static uint32_t line_size(const struct vits_domain *d)
 static int cached_byte(struct vits_domain *d, uint64_t pa, uint64_t table_len, uint64_t off,
                        uint8_t *byte)
 {
-    uint32_t size = line_size(d);
+    uint32_t size = 1u << d->props.shift;
     uint64_t start = off & ~(uint64_t)(size - 1);
     uint64_t gpa = pa + start;
-    struct lpi_prop_line *l = &d->props.line[(start / size) % LPI_PROP_LINES];
+    struct lpi_prop_line *l = &d->props.line[(start >> d->props.shift) % LPI_PROP_LINES];
     if (l->gpa == gpa && l->bad)
         return -ENOENT;
     if (l->len && l->gpa == gpa && off - start < l->len) {

@@ -83,16 +83,18 @@ static int map(struct vits_domain *d, uint32_t intid, uint8_t owner, uint16_t gr
     }
     d->chunks[c]->used++;
     uint8_t byte = prop ? *prop : lpi_read_property(d, vcpu, intid);
+    /* A fresh record is neither pending nor raised: its property is
+     * applied as it is stored, with nothing to raise or retract. */
     lpi_lock(d, intid);
     struct lpi_irq *irq = slot(d, intid);
     irq->vcpu = vcpu;
-    irq->priority = 0;
-    atomic_store_explicit(&irq->flags, LPI_F_MAPPED, memory_order_relaxed);
+    irq->priority = byte & 0xfc;
+    atomic_store_explicit(&irq->flags, LPI_F_MAPPED | (byte & 1 ? LPI_F_ENABLED : 0),
+                          memory_order_relaxed);
+    lpi_unlock(d, intid);
     *lpi_cold(d, intid) = (struct lpi_cold){.group = group, .owner = owner};
     vcpu_add(d, intid, vcpu);
     list_add(d, group_head, intid, false);
-    lpi_apply_property_locked(d, irq, intid, byte);
-    lpi_unlock(d, intid);
     d->mapped++;
     return 0;
 }
