@@ -312,6 +312,22 @@ static void churn(uint64_t seed)
             for (unsigned ee = 0; ee < NEV; ee++)
                 map_event(d, ee, BASE_INTID(d, ee), ee % NVCPU);
             break;
+        case 6: /* other devices come and go: the device hash grows (its
+                 * outgrown arrays retired while MSIs read them) and
+                 * moves slots on every removal */
+            if ((r >> 32) % 16)
+                break;
+            for (unsigned k = 0; k < 8u << ((r >> 40) % 4); k++) {
+                fv_cmd_mapd(dw, 1000 + k * 3, 2, FV_ITT(NDEV + k % 8), true);
+                command(dw);
+                command_done();
+            }
+            for (unsigned k = 0; k < 8u << ((r >> 40) % 4); k++) {
+                fv_cmd_mapd(dw, 1000 + k * 3, 2, FV_ITT(NDEV + k % 8), false);
+                command(dw);
+                command_done();
+            }
+            break;
         default: /* INT */
             if (!v->intid)
                 break;
