@@ -9,7 +9,9 @@
  * mapped LPI, so a bit for an INTID that no ITS maps at load time is not
  * kept (as in KVM). Tables are walked in blocks of 4 KiB (or of
  * ops->max_access bytes when that is less), one read (and at most one
- * write) per block.
+ * write) per block that holds the bit of such an LPI; a block without
+ * one is neither read nor written (the LPI records say so without
+ * touching guest memory).
  */
 #include <errno.h>
 #include <string.h>
@@ -86,8 +88,25 @@ static bool sync_block(struct vits_domain *d, uint16_t vcpu, uint8_t *buf, uint3
     return changed;
 }
 
+/* Whether an LPI targeting vcpu has its INTID in [first, first + n)
+ * (whole chunks). */
+static bool block_has_lpis(struct vits_domain *d, uint16_t vcpu, uint32_t first, uint32_t n)
+{
+    for (uint32_t c = first >> LPI_CHUNK_SHIFT; c < (first + n) >> LPI_CHUNK_SHIFT; c++) {
+        if (!d->chunks[c])
+            continue;
+        for (uint32_t i = 0; i < LPI_CHUNK; i++) {
+            const struct lpi_irq *irq = &d->hot[c << LPI_CHUNK_SHIFT | i];
+            if ((lpi_flags(irq) & LPI_F_MAPPED) && irq->vcpu == vcpu)
+                return true;
+        }
+    }
+    return false;
+}
+
 /* Walk the pending table of vcpu in blocks of 4 KiB (or max_access):
- * one read per block, and one write for each block a store changed. */
+ * one read per block that holds an LPI of vcpu, and one write for each
+ * block a store changed. */
 static int walk_pending(struct vits_domain *d, uint16_t vcpu, bool store)
 {
     unsigned bits = table_bits(d, vcpu);
@@ -103,6 +122,8 @@ static int walk_pending(struct vits_domain *d, uint16_t vcpu, bool store)
     uint8_t buf[BLOCK];
     for (uint32_t off = LPI_FIRST / 8; off < end_byte; off += block) {
         uint32_t len = end_byte - off < block ? end_byte - off : block;
+        if (!block_has_lpis(d, vcpu, off * 8, len * 8))
+            continue;
         int rc = lpi_read_guest(d, pa + off, buf, len);
         if (rc) {
             lpi_log(d, VITS_LOG_GUEST, "vCPU %u: pending table unreadable at 0x%llx (%d)", vcpu,

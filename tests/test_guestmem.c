@@ -496,18 +496,25 @@ static void pending_sync_reads_blocks_within_max_access(void **state)
 {
     (void)state;
     struct fakevm *fv = vm_rec(2, 100, NULL);
-    map_events(fv, 11, 1024);
+    map_events(fv, 11, 1024); /* INTIDs 8192..9215 on vCPU 0 */
+    R->on = false;
+    fv_map_collection(fv, 1, 1);
+    assert_int_equal(fv_map_device(fv, 2, 1, 1, 40000, 1), 0); /* one LPI on vCPU 1 */
+    R->on = true;
     for (uint32_t ev = 0; ev < 1024; ev += 100)
         queue_dev_ev(fv, CMD_INT, 1, ev);
     fv_kick(fv);
     rec_reset();
     assert_int_equal(vits_domain_sync_pending(fv->d), 0);
-    /* 16 INTID bits: 7 KiB from byte 1024 of each table, in 96-byte
-     * blocks (max_access rounded down to whole 64-INTID chunks) */
-    assert_int_equal(calls_in(FV_PEND_TABLE(0), FV_PEND_TABLE(0) + 0x10000, false), 75);
-    assert_int_equal(bytes_in(FV_PEND_TABLE(0), FV_PEND_TABLE(0) + 0x10000, false), 7168);
-    assert_int_equal(calls_in(FV_PEND_TABLE(1), FV_PEND_TABLE(1) + 0x10000, false), 75);
-    /* the 11 pending LPIs (8192 + 100k) are in the first two blocks */
+    /* 16 INTID bits: the tables hold 7 KiB from byte 1024, walked in
+     * 96-byte blocks (max_access rounded down to whole 64-INTID chunks);
+     * only the blocks holding an LPI of the vCPU are read: bytes 1024 to
+     * 1151 of table 0 (two blocks), the block of byte 5000 of table 1 */
+    assert_int_equal(calls_in(FV_PEND_TABLE(0), FV_PEND_TABLE(0) + 0x10000, false), 2);
+    assert_int_equal(bytes_in(FV_PEND_TABLE(0), FV_PEND_TABLE(0) + 0x10000, false), 192);
+    assert_int_equal(calls_in(FV_PEND_TABLE(1), FV_PEND_TABLE(1) + 0x10000, false), 1);
+    assert_int_equal(calls_in(FV_PEND_TABLE(1) + 4960, FV_PEND_TABLE(1) + 5056, false), 1);
+    /* the 11 pending LPIs (8192 + 100k) are in those two blocks */
     assert_int_equal(calls_in(FV_PEND_TABLE(0), FV_PEND_TABLE(0) + 0x10000, true), 2);
     assert_int_equal(R->writes, 2);
     for (uint32_t ev = 0; ev < 1024; ev++) {

@@ -279,6 +279,28 @@ static uint32_t raw_mmio_send(struct raw *r, uint64_t addr, uint32_t vcpu, uint6
     return raw_send(r, PROTO_MMIO, p, sizeof(p));
 }
 
+/* The command queue at QUEUE_GPA: GITS_CBASER and GITS_CTLR (answered),
+ * then a GITS_CWRITER write of one command, which makes the server read
+ * guest memory before it answers; returns that request's id. */
+#define QUEUE_GPA 0x40300000ull
+
+static uint32_t raw_queue_one_command(struct raw *r)
+{
+    const uint64_t its = 0x08080000;
+    uint32_t id = raw_mmio_send(r, its + 0x80, 0, 1ull << 63 | QUEUE_GPA); /* CBASER, 4 KiB */
+    struct proto_header h = raw_recv_skip(r);
+    assert_int_equal(h.id, id);
+    assert_int_equal(h.status, 0);
+    struct vits_ioreq q = {.addr = its, .size = 4, .dir = VITS_IOREQ_WRITE, .data = 1};
+    uint8_t p[PROTO_IOREQ_SIZE];
+    proto_put_ioreq(p, &q);
+    id = raw_send(r, PROTO_MMIO, p, sizeof(p)); /* GITS_CTLR.Enabled */
+    h = raw_recv_skip(r);
+    assert_int_equal(h.id, id);
+    assert_int_equal(h.status, 0);
+    return raw_mmio_send(r, its + 0x88, 0, 32); /* CWRITER: one command */
+}
+
 static void protocol_requires_hello_first_and_one_version(void **state)
 {
     (void)state;
@@ -359,29 +381,13 @@ static void protocol_request_while_server_waits_gets_ebusy(void **state)
     struct raw *r = raw_open();
     raw_hello(r);
     raw_create(r, 2);
-    const uint64_t rd0 = 0x080a0000;
-    struct vits_ioreq q = {.addr = rd0 + 0x70,
-                           .size = 8,
-                           .dir = VITS_IOREQ_WRITE,
-                           .data = 0x40100000 | 15}; /* PROPBASER, 16 bits */
-    uint8_t p[PROTO_IOREQ_SIZE];
-    proto_put_ioreq(p, &q);
-    assert_int_equal(raw_call(r, PROTO_MMIO, p, sizeof(p)), 0);
-    q.addr = rd0 + 0x78;
-    q.data = 0x40200000; /* PENDBASER, no PTZ */
-    proto_put_ioreq(p, &q);
-    assert_int_equal(raw_call(r, PROTO_MMIO, p, sizeof(p)), 0);
-    q.addr = rd0;
-    q.size = 4;
-    q.data = 1; /* EnableLPIs */
-    proto_put_ioreq(p, &q);
-    uint32_t mmio = raw_send(r, PROTO_MMIO, p, sizeof(p));
-    /* 16 INTID bits: 7 KiB of table from byte 1024, two 4 KiB blocks */
+    uint32_t mmio = raw_queue_one_command(r);
+    /* the server reads the command: one 32-byte read at CBASER */
     struct proto_header h = raw_recv(r);
     assert_false(h.flags & PROTO_F_REPLY);
     assert_int_equal(h.type, PROTO_MEM_READ);
-    assert_int_equal(proto_get64(r->buf), 0x40200000 + 1024);
-    assert_int_equal(proto_get32(r->buf + 8), 4096);
+    assert_int_equal(proto_get64(r->buf), QUEUE_GPA);
+    assert_int_equal(proto_get32(r->buf + 8), 32);
     uint32_t read_id = h.id;
     /* a request now breaks the one-in-flight rule */
     uint8_t i[4];
@@ -391,11 +397,11 @@ static void protocol_request_while_server_waits_gets_ebusy(void **state)
     assert_true(b.flags & PROTO_F_REPLY);
     assert_int_equal(b.id, busy);
     assert_int_equal(b.status, -EBUSY);
-    /* answer the read with an error: the load stops there */
+    /* answer the read with an error: the command fails as unreadable */
     struct proto_header rep = {
         .type = PROTO_MEM_READ, .flags = PROTO_F_REPLY, .id = read_id, .status = -EFAULT};
     assert_int_equal(proto_send(r->fd, &rep, NULL), 0);
-    h = raw_recv_skip(r); /* the failed load is logged first */
+    h = raw_recv_skip(r); /* the failed read is logged first */
     assert_true(h.flags & PROTO_F_REPLY);
     assert_int_equal(h.id, mmio);
     assert_int_equal(h.status, 0);
@@ -412,18 +418,8 @@ static void protocol_short_memory_reply_breaks_the_connection(void **state)
     struct raw *r = raw_open();
     raw_hello(r);
     raw_create(r, 1);
-    const uint64_t rd0 = 0x080a0000;
-    uint32_t id = raw_mmio_send(r, rd0 + 0x70, 0, 0x40100000 | 15);
+    raw_queue_one_command(r);
     struct proto_header h = raw_recv_skip(r);
-    assert_int_equal(h.id, id);
-    id = raw_mmio_send(r, rd0 + 0x78, 0, 0x40200000);
-    h = raw_recv_skip(r);
-    assert_int_equal(h.id, id);
-    struct vits_ioreq q = {.addr = rd0, .size = 4, .dir = VITS_IOREQ_WRITE, .data = 1, .vcpu = 0};
-    uint8_t p[PROTO_IOREQ_SIZE];
-    proto_put_ioreq(p, &q);
-    raw_send(r, PROTO_MMIO, p, sizeof(p));
-    h = raw_recv_skip(r);
     assert_int_equal(h.type, PROTO_MEM_READ);
     struct proto_header rep = {
         .type = PROTO_MEM_READ, .flags = PROTO_F_REPLY, .id = h.id, .len = 3};
