@@ -126,6 +126,16 @@ struct its_device *its_dev_lookup(const struct vits_its *its, uint32_t devid, ui
     return NULL;
 }
 
+struct its_device *its_dev_find(struct vits_its *its, uint32_t devid)
+{
+    if (its->last_dev && its->last_dev->devid == devid)
+        return its->last_dev;
+    struct its_device *dev = its_dev_lookup(its, devid, NULL, NULL);
+    if (dev)
+        its->last_dev = dev;
+    return dev;
+}
+
 static void insert_slot(struct its_devarray *a, uint32_t devid, struct its_device *dev)
 {
     uint32_t mask = a->cap - 1;
@@ -322,6 +332,8 @@ void its_dev_remove(struct vits_its *its, struct its_device *dev)
             its_unmap_event(its, dev, ev);
     }
     delete_slot(&its->devs, dev->devid);
+    if (its->last_dev == dev)
+        its->last_dev = NULL;
     lpi_defer_free(its->d, dev, device_size(dev->event_bits, dev->nr_dir));
 }
 

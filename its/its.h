@@ -111,10 +111,11 @@ struct vits_its {
     atomic_uint map_lock;     /* spinlock: writer, per mapping change; readers' fallback */
     _Atomic uint64_t map_seq; /* odd while the device/event maps change */
     struct its_devtab devs;
-    uint32_t nr_events;        /* writer-only */
-    uint32_t nr_collections;   /* writer-only */
-    struct its_coll *coll;     /* 2^collection_id_bits entries */
-    struct vits_route *routes; /* writer-only: live prepared routes */
+    struct its_device *last_dev; /* writer-only: its_dev_find's cache (NULL: empty) */
+    uint32_t nr_events;          /* writer-only */
+    uint32_t nr_collections;     /* writer-only */
+    struct its_coll *coll;       /* 2^collection_id_bits entries */
+    struct vits_route *routes;   /* writer-only: live prepared routes */
 
     /* KVM table ABI (its/abi.c, writer): DeviceIDs below abi_dev_hwm may
      * have valid entries, written by a save or read by a restore, in the
@@ -140,10 +141,9 @@ struct its_device *its_dev_lookup(const struct vits_its *its, uint32_t devid, ui
 /* Start fetching the hash slot where devid's lookup begins. Any thread,
  * outside a read-side section too: it reads nothing but the ITS itself. */
 void its_dev_prefetch(const struct vits_its *its, uint32_t devid);
-static inline struct its_device *its_dev_find(const struct vits_its *its, uint32_t devid)
-{
-    return its_dev_lookup(its, devid, NULL, NULL);
-}
+/* The mapped device devid, or NULL. Writer: runs of commands for one
+ * device find it in a one-entry cache. */
+struct its_device *its_dev_find(struct vits_its *its, uint32_t devid);
 
 /* The inline ITT of a device with event_bits <= ITS_INLINE_BITS: it
  * follows the device in its allocation. */
