@@ -377,9 +377,9 @@ static void emit_big_mapti(struct bench *b, uint32_t i)
 
 struct results {
     double msi_ns_1, route_ns_1, msi_ns_1m, route_ns_1m, floor_ns_1m, msi_ns_1m_scattered;
-    double msi_ns_1m_pending; /* 1M events, each found pending (msi_ns_1's work) */
+    double msi_ns_1m_pending, route_ns_1m_pending; /* 1M events, each found pending */
     /* medians of ratios paired within a repetition */
-    double msi_1m_over_1, msi_1m_over_floor, msi_1m_pending_over_1;
+    double msi_1m_over_1, msi_1m_over_floor, msi_1m_pending_over_1, route_1m_pending_over_1;
     double msi_ack_ns_1, route_ack_ns_1, msi_ack_ns_1m, route_ack_ns_1m;
     double bytes_per_event, bytes_per_device;
     double int_ns, mapti_ns, mapd_ns, movi_ns, inv_ns;
@@ -478,8 +478,8 @@ static void bench_msi_big(struct results *res)
     big_set_fill(&s, b, map);
     uint32_t rounds = quick ? 1 : 2;
     size_t words = (8192 + BIG) / 64 + 1;
-    double kvm[16], route[16], fl[16], kvm_ack[16], route_ack[16], kvm_pend[16];
-    double over_1[16], over_fl[16], pend_over_1[16];
+    double kvm[16], route[16], fl[16], kvm_ack[16], route_ack[16], kvm_pend[16], route_pend[16];
+    double over_1[16], over_fl[16], pend_over_1[16], route_pend_over_1[16];
     for (int r = 0; r < reps; r++) {
         kvm[r] = msi_pass(b, &s, MSI_KVM, rounds, PASS_RAISE);
         route[r] = msi_pass(b, &s, MSI_ROUTE, rounds, PASS_RAISE);
@@ -491,15 +491,20 @@ static void bench_msi_big(struct results *res)
          * and MSIs to one event (the set's first, which then stays hot
          * in the cache and pending, as in msi_ns_1). */
         kvm_pend[r] = msi_pass(b, &s, MSI_KVM, 1, PASS_PENDING);
+        route_pend[r] = msi_pass(b, &s, MSI_ROUTE, 1, PASS_PENDING);
         double one = msi_coalesced(b, &s, MSI_KVM, quick ? 200000 : 1000000);
+        double route_one = msi_coalesced(b, &s, MSI_ROUTE, quick ? 200000 : 1000000);
         over_fl[r] = kvm[r] / fl[r];
         over_1[r] = kvm[r] / one;
         pend_over_1[r] = kvm_pend[r] / one;
+        route_pend_over_1[r] = route_pend[r] / route_one;
     }
     res->msi_1m_over_1 = median(over_1, reps);
     res->msi_1m_over_floor = median(over_fl, reps);
     res->msi_1m_pending_over_1 = median(pend_over_1, reps);
     res->msi_ns_1m_pending = median(kvm_pend, reps);
+    res->route_ns_1m_pending = median(route_pend, reps);
+    res->route_1m_pending_over_1 = median(route_pend_over_1, reps);
     res->msi_ns_1m = median(kvm, reps);
     res->route_ns_1m = median(route, reps);
     res->msi_ack_ns_1m = median(kvm_ack, reps);
@@ -878,6 +883,9 @@ int main(int argc, char **argv)
     printf("  %-46s %10.2f x\n", "1M raised vs 1 event (KVM-style, paired)", r.msi_1m_over_1);
     printf("  %-46s %10.2f x\n", "1M pending vs 1 event (same work, paired)",
            r.msi_1m_pending_over_1);
+    printf("  %-46s %10.1f ns\n", "MSI, route, 1M events, random, pending", r.route_ns_1m_pending);
+    printf("  %-46s %10.2f x\n", "route: 1M pending vs 1 event (paired)",
+           r.route_1m_pending_over_1);
     printf("  %-46s %10.2f x\n", "1M KVM-style vs floor (paired)", r.msi_1m_over_floor);
     printf("  %-46s %10.0f /s\n", "MSIs, 1 thread", r.msi_per_s_1t);
     printf("  %-46s %10.0f /s (%.2fx)\n", "MSIs, 2 threads", r.msi_per_s_2t, r.msi_speedup_2t);
@@ -913,6 +921,7 @@ int main(int argc, char **argv)
                "\"msi_ack_ns_1m\":%.1f,\"route_ack_ns_1m\":%.1f,\"msi_ns_1m_scattered\":%.1f,"
                "\"msi_1m_over_1\":%.2f,\"msi_1m_over_floor\":%.2f,"
                "\"msi_ns_1m_pending\":%.1f,\"msi_1m_pending_over_1\":%.2f,"
+               "\"route_ns_1m_pending\":%.1f,\"route_1m_pending_over_1\":%.2f,"
                "\"int_mem_calls_per_cmd\":%.4f,\"int_mem_bytes_per_cmd\":%.1f,"
                "\"int_mem_reads_per_run\":%.2f,\"mapti_mem_calls_per_cmd\":%.4f,"
                "\"mapti_mem_bytes_per_cmd\":%.1f,\"sync_mem_reads\":%.0f,"
@@ -923,8 +932,9 @@ int main(int argc, char **argv)
                r.msi_per_s_2t, r.msi_speedup_2t, r.msi_per_s_churn, r.bytes_per_event,
                r.bytes_per_device, r.msi_ack_ns_1, r.route_ack_ns_1, r.msi_ack_ns_1m,
                r.route_ack_ns_1m, r.msi_ns_1m_scattered, r.msi_1m_over_1, r.msi_1m_over_floor,
-               r.msi_ns_1m_pending, r.msi_1m_pending_over_1, r.int_mem_calls_per_cmd,
-               r.int_mem_bytes_per_cmd, r.int_mem_reads_per_run, r.mapti_mem_calls_per_cmd,
-               r.mapti_mem_bytes_per_cmd, r.sync_mem_reads, r.sync_mem_writes, r.sync_mem_bytes);
+               r.msi_ns_1m_pending, r.msi_1m_pending_over_1, r.route_ns_1m_pending,
+               r.route_1m_pending_over_1, r.int_mem_calls_per_cmd, r.int_mem_bytes_per_cmd,
+               r.int_mem_reads_per_run, r.mapti_mem_calls_per_cmd, r.mapti_mem_bytes_per_cmd,
+               r.sync_mem_reads, r.sync_mem_writes, r.sync_mem_bytes);
     return 0;
 }
