@@ -14,9 +14,10 @@
  * atomic sets the pending bit. The million events map to per-device
  * blocks of LPIs, as Linux allocates them; msi_ns_1m_scattered is the
  * same run with the INTIDs scattered at random instead, which no device's
- * linear run covers. msi_ns_1m_pending times the million MSIs when each
- * finds its LPI already pending: the same work as msi_ns_1, whose single
- * event is always pending. msi_1m_over_1, msi_1m_pending_over_1 and
+ * linear run covers. msi_ns_1m_pending (route_ns_1m_pending) times the
+ * million MSIs when each finds its LPI already pending: the same work as
+ * msi_ns_1 (route_ns_1), whose single event is always pending.
+ * msi_1m_over_1, msi_1m_pending_over_1, route_1m_pending_over_1 and
  * msi_1m_over_floor are medians of ratios taken within each repetition,
  * moments apart, so that a shared machine's slow and fast seconds do not
  * skew them. The *_ack_* figures time each MSI together
