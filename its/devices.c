@@ -91,8 +91,8 @@ static void array_publish(struct vits_its *its, struct its_devarray *a)
 void its_dev_prefetch(const struct vits_its *its, uint32_t devid)
 {
 #if defined(__GNUC__)
-    /* The array may be freed meanwhile: only its address is used, and a
-     * prefetch never faults. */
+    /* The mask may be another array's (a writer growing it): only an
+     * address is computed, and a prefetch never faults. */
     struct its_devarray *a = atomic_load_explicit(&its->devs.arr, RELAXED);
     uint32_t i = hash32(devid) & atomic_load_explicit(&its->devs.mask, RELAXED);
     if (a)
