@@ -55,12 +55,6 @@ static size_t array_size(uint32_t cap)
     return sizeof(struct its_devarray) + 64 + sizeof(struct its_devslot) * cap;
 }
 
-/* Where the slots of the hash array at a start: computed, not read. */
-static uintptr_t slots_addr(const struct its_devarray *a)
-{
-    return ((uintptr_t)(a + 1) + 63) & ~(uintptr_t)63;
-}
-
 /* An empty hash array of cap slots (the allocator only promises
  * max_align_t, so the slots are aligned by hand), NULL on -ENOMEM. */
 static struct its_devarray *array_new(struct vits_its *its, uint32_t cap)
@@ -69,7 +63,7 @@ static struct its_devarray *array_new(struct vits_its *its, uint32_t cap)
     if (!a)
         return NULL;
     a->cap = cap;
-    a->slots = (struct its_devslot *)slots_addr(a);
+    a->slots = (struct its_devslot *)(((uintptr_t)(a + 1) + 63) & ~(uintptr_t)63);
     return a;
 }
 
@@ -79,28 +73,6 @@ static void retire(struct vits_its *its, struct its_devarray *a)
 {
     a->retired_next = its->devs.retired;
     its->devs.retired = a;
-}
-
-/* Publish a as the hash array (NULL: none). Writer. */
-static void array_publish(struct vits_its *its, struct its_devarray *a)
-{
-    atomic_store_explicit(&its->devs.mask, a ? a->cap - 1 : 0, RELAXED);
-    atomic_store_explicit(&its->devs.arr, a, memory_order_release);
-}
-
-void its_dev_prefetch(const struct vits_its *its, uint32_t devid)
-{
-#if defined(__GNUC__)
-    /* The mask may be another array's (a writer growing it): only an
-     * address is computed, and a prefetch never faults. */
-    struct its_devarray *a = atomic_load_explicit(&its->devs.arr, RELAXED);
-    uint32_t i = hash32(devid) & atomic_load_explicit(&its->devs.mask, RELAXED);
-    if (a)
-        __builtin_prefetch(
-            (const void *)(slots_addr(a) + (uintptr_t)i * sizeof(struct its_devslot)));
-#else
-    (void)its, (void)devid;
-#endif
 }
 
 struct its_device *its_dev_lookup(const struct vits_its *its, uint32_t devid, uint32_t *event_bits,
@@ -160,7 +132,7 @@ static int grow(struct vits_its *its)
         if (dev)
             insert_slot(a, atomic_load_explicit(&old->slots[i].devid, RELAXED), dev);
     }
-    array_publish(its, a);
+    atomic_store_explicit(&its->devs.arr, a, memory_order_release);
     if (old)
         retire(its, old);
     return 0;
@@ -355,7 +327,7 @@ void its_dev_remove_all(struct vits_its *its)
 void its_dev_free_arrays(struct vits_its *its)
 {
     struct its_devarray *a = atomic_load_explicit(&its->devs.arr, RELAXED);
-    array_publish(its, NULL);
+    atomic_store_explicit(&its->devs.arr, NULL, memory_order_release);
     if (a)
         lpi_defer_free(its->d, a, array_size(a->cap));
     while ((a = its->devs.retired)) {
@@ -434,7 +406,7 @@ void its_dev_install(struct vits_its *its, struct its_devarray *arr)
         lpi_free(its->d, arr, array_size(arr->cap)); /* never published */
         return;
     }
-    array_publish(its, arr);
+    atomic_store_explicit(&its->devs.arr, arr, memory_order_release);
     if (cur)
         retire(its, cur);
 }

@@ -88,7 +88,6 @@ struct its_devarray {
 struct its_devtab {
     _Atomic(struct its_devarray *) arr; /* NULL until the first device */
     struct its_devarray *retired;       /* writer-only: outgrown arrays */
-    atomic_uint mask;                   /* arr's cap - 1, for its_dev_prefetch only */
     uint32_t count;                     /* writer-only */
 };
 
@@ -138,9 +137,6 @@ struct vits_its {
  * before it relies on them (see its_devslot). */
 struct its_device *its_dev_lookup(const struct vits_its *its, uint32_t devid, uint32_t *event_bits,
                                   uint64_t *run);
-/* Start fetching the hash slot where devid's lookup begins. Any thread,
- * outside a read-side section too: it reads nothing but the ITS itself. */
-void its_dev_prefetch(const struct vits_its *its, uint32_t devid);
 /* The mapped device devid, or NULL. Writer: runs of commands for one
  * device find it in a one-entry cache. */
 struct its_device *its_dev_find(struct vits_its *its, uint32_t devid);

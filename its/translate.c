@@ -46,17 +46,21 @@ static int deliver_locked(struct vits_its *its, uint32_t intid)
     return lpi_set_pending_locked(its->d, lpi_find(its->d, intid), intid);
 }
 
-/* lookup() could not trust what it read: a writer moved hash slots. */
+/* What slot_lookup() says besides an INTID (INTIDs stay below 2^24):
+ * it could not trust what it read (a writer moved hash slots), or the
+ * event is outside its device's linear run and its ITT must be read. */
 #define TORN UINT32_MAX
+#define NEEDS_ITT (UINT32_MAX - 1)
 
 /*
- * (devid, eventid) -> INTID, 0 if unmapped. Reader, in a read-side
- * section with map_seq read as s, or under map_lock. The hash slot's
- * fields are used only once map_seq says they belong together (TORN when
- * it does not); an event of the device's linear run needs nothing else,
- * and an inline ITT is reached without reading the device.
+ * What devid's hash slot alone says of (devid, eventid), map_seq read as
+ * s: the INTID (0: unmapped), TORN, or NEEDS_ITT with *devp and *bitsp
+ * set. The slot's fields are used only once map_seq says they belong
+ * together. Needs no read-side section: hash arrays live as long as the
+ * ITS.
  */
-static uint32_t lookup(const struct vits_its *its, uint32_t devid, uint32_t eventid, uint64_t s)
+static uint32_t slot_lookup(const struct vits_its *its, uint32_t devid, uint32_t eventid,
+                            uint64_t s, struct its_device **devp, uint32_t *bitsp)
 {
     uint32_t bits;
     uint64_t run;
@@ -68,6 +72,23 @@ static uint32_t lookup(const struct vits_its *its, uint32_t devid, uint32_t even
         return 0;
     if (eventid < (uint32_t)run)
         return (uint32_t)(run >> 32) + eventid;
+    *devp = dev;
+    *bitsp = bits;
+    return NEEDS_ITT;
+}
+
+/*
+ * (devid, eventid) -> INTID, 0 if unmapped, or TORN. Reader, in a
+ * read-side section with map_seq read as s, or under map_lock. An inline
+ * ITT is reached without reading the device.
+ */
+static uint32_t lookup(const struct vits_its *its, uint32_t devid, uint32_t eventid, uint64_t s)
+{
+    struct its_device *dev;
+    uint32_t bits;
+    uint32_t id = slot_lookup(its, devid, eventid, s, &dev, &bits);
+    if (id != NEEDS_ITT)
+        return id;
     if (bits <= ITS_INLINE_BITS)
         return atomic_load_explicit(&its_inline_itt(dev)[eventid], memory_order_relaxed);
     return its_event_get(dev, eventid);
@@ -98,19 +119,11 @@ static int translate_fast(struct vits_its *its, uint32_t devid, uint32_t eventid
     uint64_t s = atomic_load_explicit(&its->map_seq, memory_order_acquire);
     if (s & 1)
         return -1;
+    struct its_device *dev;
     uint32_t bits;
-    uint64_t run;
-    struct its_device *dev = its_dev_lookup(its, devid, &bits, &run);
-    atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(&its->map_seq, memory_order_relaxed) != s)
-        return -1;
-    uint32_t id;
-    if (!dev || eventid >> bits)
-        id = 0;
-    else if (eventid < (uint32_t)run)
-        id = (uint32_t)(run >> 32) + eventid;
-    else
-        return -1; /* the ITT is in device memory: a read-side section */
+    uint32_t id = slot_lookup(its, devid, eventid, s, &dev, &bits);
+    if (id == TORN || id == NEEDS_ITT)
+        return -1; /* NEEDS_ITT: the ITT is device memory, read in a read-side section */
     int rc = 0;
     if (id) {
         lpi_prefetch(d, id);
@@ -132,7 +145,6 @@ static int translate(struct vits_its *its, uint32_t devid, uint32_t eventid, uin
                      uint32_t *intid)
 {
     struct vits_domain *d = its->d;
-    its_dev_prefetch(its, devid);
     int fast = translate_fast(its, devid, eventid, seq, intid);
     if (fast >= 0)
         return fast;
