@@ -108,6 +108,12 @@ struct its_device *its_dev_find(struct vits_its *its, uint32_t devid)
     return dev;
 }
 
+/* dev's linear run as its slot holds it. */
+static uint64_t run_word(const struct its_device *dev)
+{
+    return (uint64_t)dev->run_base << 32 | dev->run_len;
+}
+
 static void insert_slot(struct its_devarray *a, uint32_t devid, struct its_device *dev)
 {
     uint32_t mask = a->cap - 1;
@@ -116,7 +122,7 @@ static void insert_slot(struct its_devarray *a, uint32_t devid, struct its_devic
         i = (i + 1) & mask;
     atomic_store_explicit(&a->slots[i].devid, devid, RELAXED);
     atomic_store_explicit(&a->slots[i].event_bits, dev->event_bits, RELAXED);
-    atomic_store_explicit(&a->slots[i].run, (uint64_t)dev->run_base << 32 | dev->run_len, RELAXED);
+    atomic_store_explicit(&a->slots[i].run, run_word(dev), RELAXED);
     atomic_store_explicit(&a->slots[i].dev, dev, memory_order_release);
 }
 
@@ -229,8 +235,7 @@ static void run_extend(struct vits_its *its, struct its_device *dev, uint32_t ev
             break;
         dev->run_len++;
     }
-    atomic_store_explicit(&slot_of(its, dev)->run, (uint64_t)dev->run_base << 32 | dev->run_len,
-                          RELAXED);
+    atomic_store_explicit(&slot_of(its, dev)->run, run_word(dev), RELAXED);
 }
 
 /* Cut dev's linear run before ev, which is being unmapped. */
@@ -239,8 +244,7 @@ static void run_cut(struct vits_its *its, struct its_device *dev, uint32_t ev)
     if (ev >= dev->run_len)
         return;
     dev->run_len = ev;
-    atomic_store_explicit(&slot_of(its, dev)->run, (uint64_t)dev->run_base << 32 | dev->run_len,
-                          RELAXED);
+    atomic_store_explicit(&slot_of(its, dev)->run, run_word(dev), RELAXED);
 }
 
 int its_event_set(struct vits_its *its, struct its_device *dev, uint32_t ev, uint32_t intid)

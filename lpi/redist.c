@@ -53,6 +53,13 @@ static unsigned table_bits(const struct vits_domain *d, uint16_t vcpu)
     return idbits < d->cfg.lpi_id_bits ? idbits : d->cfg.lpi_id_bits;
 }
 
+/* Whether irq is a mapped LPI targeting vcpu: one whose bit the
+ * pending table of vcpu holds. */
+static bool on_vcpu(const struct lpi_irq *irq, uint16_t vcpu)
+{
+    return (lpi_flags(irq) & LPI_F_MAPPED) && irq->vcpu == vcpu;
+}
+
 /*
  * Load (store == false) or store the pending bits of the LPIs targeting
  * vcpu whose INTIDs fall in [first, first + n), from or into buf, which
@@ -68,7 +75,7 @@ static bool sync_block(struct vits_domain *d, uint16_t vcpu, uint8_t *buf, uint3
         lpi_lock(d, c << LPI_CHUNK_SHIFT);
         for (uint32_t i = 0; i < LPI_CHUNK; i++) {
             struct lpi_irq *irq = &d->hot[c << LPI_CHUNK_SHIFT | i];
-            if (!(lpi_flags(irq) & LPI_F_MAPPED) || irq->vcpu != vcpu)
+            if (!on_vcpu(irq, vcpu))
                 continue;
             uint32_t bit = (c << LPI_CHUNK_SHIFT | i) - first;
             uint8_t mask = (uint8_t)(1u << (bit % 8));
@@ -97,7 +104,7 @@ static bool block_has_lpis(struct vits_domain *d, uint16_t vcpu, uint32_t first,
             continue;
         for (uint32_t i = 0; i < LPI_CHUNK; i++) {
             const struct lpi_irq *irq = &d->hot[c << LPI_CHUNK_SHIFT | i];
-            if ((lpi_flags(irq) & LPI_F_MAPPED) && irq->vcpu == vcpu)
+            if (on_vcpu(irq, vcpu))
                 return true;
         }
     }
