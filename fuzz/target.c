@@ -1079,22 +1079,48 @@ static void op_ioreq(struct in *in)
  * points: restoring KVM tables the script wrote itself (the model would
  * need to decode the table ABI), and restoring into a second domain.
  */
+/* vits_domain_reset and the model's, with the driver's queues from 0:
+ * a known state to go on from. */
+static void reset_domain_and_model(void)
+{
+    if (vits_domain_reset(R.d))
+        FAIL("op %u: vits_domain_reset failed", R.op);
+    m_domain_reset();
+    memset(R.drv_next, 0, sizeof(R.drv_next));
+}
+
 #ifdef VITS_SNAPSHOT_VERSION
-static void snapshot_round_trip(void)
+
+/* The domain's snapshot size, as the size query reports it. */
+static size_t snapshot_size(void)
 {
     size_t len = 0;
     int rc = named(vits_domain_save_snapshot(R.d, NULL, 0, &len));
     if (rc != -ENOSPC || !len)
         FAIL("op %u: snapshot size query returned %d, %zu bytes", R.op, rc, len);
+    return len;
+}
+
+/* Save the domain's snapshot into buf, of its snapshot_size() len: 0, or
+ * -ENOMEM while allocations fail. */
+static int snapshot_save(uint8_t *buf, size_t len)
+{
+    size_t got = 0;
+    int rc = named(vits_domain_save_snapshot(R.d, buf, len, &got));
+    if (!(rc == 0 || (rc == -ENOMEM && fz_env.alloc_fail)) || (!rc && got != len))
+        FAIL("op %u: vits_domain_save_snapshot returned %d (%zu of %zu bytes)", R.op, rc, got, len);
+    return rc;
+}
+
+static void snapshot_round_trip(void)
+{
+    size_t len = snapshot_size();
     uint8_t *buf = malloc(len);
     if (!buf)
         FAIL("host out of memory");
-    size_t got = 0;
-    rc = named(vits_domain_save_snapshot(R.d, buf, len, &got));
-    if (!(rc == 0 || (rc == -ENOMEM && fz_env.alloc_fail)) || (!rc && got != len))
-        FAIL("op %u: vits_domain_save_snapshot returned %d (%zu of %zu bytes)", R.op, rc, got, len);
+    int rc = snapshot_save(buf, len);
     if (!rc) {
-        rc = named(vits_domain_restore_snapshot(R.d, buf, got));
+        rc = named(vits_domain_restore_snapshot(R.d, buf, len));
         if (!(rc == 0 || (rc == -ENOMEM && fz_env.alloc_fail)))
             FAIL("op %u: restoring the domain's own snapshot returned %d", R.op, rc);
         if (!rc)
@@ -1128,6 +1154,14 @@ static void snapshot_damaged(uint8_t x)
 #endif
 
 #ifdef VITS_ITS_ABI_REV0
+/* Whether rc is one of the errors with which vits_its_restore_tables
+ * refuses tables (other than the ABI revision's -EOPNOTSUPP). */
+static bool restore_refused(int rc)
+{
+    return rc == -ENOMEM || rc == -EFAULT || rc == -EIO || rc == -EINVAL || rc == -ENOSPC ||
+           rc == -ELOOP;
+}
+
 /* What vits_its_reg_get says at off: 0, -EINVAL inside a register,
  * -ENXIO where there is none. */
 static int ureg_rc(uint64_t off)
@@ -1297,8 +1331,7 @@ static void kvm_round_trip(void)
         fz_env.any_writes = true;
         int rc = named(vits_its_restore_tables(R.its[s]));
         fz_env.any_writes = false;
-        if (rc > 0 || (rc && !(rc == -ENOMEM || rc == -EFAULT || rc == -EIO || rc == -EINVAL ||
-                               rc == -ENOSPC || rc == -ELOOP)))
+        if (rc > 0 || (rc && !restore_refused(rc)))
             FAIL("op %u: ITS %u: restoring the tables it saved returned %d", R.op, s, rc);
         if (rc)
             continue; /* the ITS stays empty */
@@ -1329,10 +1362,7 @@ static void kvm_round_trip(void)
             ureg_set(s, 0x0, ctlr[s]);
     if (!exact) {
         /* What came back is not knowable here: start again from a reset. */
-        if (vits_domain_reset(R.d))
-            FAIL("op %u: vits_domain_reset failed", R.op);
-        m_domain_reset();
-        memset(R.drv_next, 0, sizeof(R.drv_next));
+        reset_domain_and_model();
     }
 }
 #endif
@@ -1350,15 +1380,12 @@ static void kvm_restore_hostile(unsigned slot)
     if (!R.its[slot])
         return;
     ureg_set(slot, 0x0, 0);
-    size_t len = 0, got = 0;
-    named(vits_domain_save_snapshot(R.d, NULL, 0, &len));
+    size_t len = snapshot_size();
     uint8_t *before = malloc(len), *after = malloc(len);
     if (!before || !after)
         FAIL("host out of memory");
-    int rc = named(vits_domain_save_snapshot(R.d, before, len, &got));
+    int rc = snapshot_save(before, len);
     if (rc) {
-        if (rc != -ENOMEM || !fz_env.alloc_fail)
-            FAIL("op %u: vits_domain_save_snapshot returned %d", R.op, rc);
         free(before), free(after);
         return;
     }
@@ -1366,22 +1393,14 @@ static void kvm_restore_hostile(unsigned slot)
     rc = named(vits_its_restore_tables(R.its[slot]));
     fz_env.any_writes = false;
     bool rev0 = fz_model.its[slot].cfg.iidr_revision == VITS_ITS_ABI_REV0;
-    if (rc > 0 || (!rev0 && rc != -EOPNOTSUPP) ||
-        (rc && !(rc == -ENOMEM || rc == -EFAULT || rc == -EIO || rc == -EINVAL || rc == -ENOSPC ||
-                 rc == -ELOOP || rc == -EOPNOTSUPP)))
+    if (rc > 0 || (!rev0 && rc != -EOPNOTSUPP) || (rc && !restore_refused(rc) && rc != -EOPNOTSUPP))
         FAIL("op %u: ITS %u: restoring hostile tables returned %d", R.op, slot, rc);
     if (rc) {
-        size_t got2 = 0;
-        int rc2 = named(vits_domain_save_snapshot(R.d, after, len, &got2));
-        if (!rc2 && (got2 != got || memcmp(before, after, got)))
+        /* The same size query first: a refused restore changes nothing. */
+        if (snapshot_size() != len || (!snapshot_save(after, len) && memcmp(before, after, len)))
             FAIL("op %u: ITS %u: a refused restore (%d) changed the domain", R.op, slot, rc);
-        if (rc2 && (rc2 != -ENOMEM || !fz_env.alloc_fail))
-            FAIL("op %u: vits_domain_save_snapshot returned %d", R.op, rc2);
     } else {
-        if (vits_domain_reset(R.d))
-            FAIL("op %u: vits_domain_reset failed", R.op);
-        m_domain_reset();
-        memset(R.drv_next, 0, sizeof(R.drv_next));
+        reset_domain_and_model();
     }
     free(before), free(after);
 }
@@ -1406,10 +1425,7 @@ static void op_save_restore(struct in *in)
         R.drv_next[slot] = 0;
         return;
     case 2:
-        if (vits_domain_reset(R.d))
-            FAIL("op %u: vits_domain_reset failed", R.op);
-        m_domain_reset();
-        memset(R.drv_next, 0, sizeof(R.drv_next));
+        reset_domain_and_model();
         return;
     case 3:
         snapshot_damaged(x);
