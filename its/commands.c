@@ -210,10 +210,10 @@ static int do_mapc(const struct cmd_ctx *c)
     return 0;
 }
 
-/* The mapping part of MAPTI/MAPI, inside its_map_begin/end: replace the
- * old ITTE of ev (if any) by ev -> intid in collection icid. The LPI is
- * mapped before the ITTE is published, so a reader that finds the ITTE
- * finds the LPI. */
+/* The mapping part of MAPTI/MAPI: replace the old ITTE of ev (if any;
+ * then inside its_map_begin/end) by ev -> intid in collection icid. The
+ * LPI is mapped before the ITTE is published, so a reader that finds the
+ * ITTE finds the LPI. */
 static int map_event(const struct cmd_ctx *c, struct its_device *dev, uint32_t ev, uint32_t old,
                      uint32_t intid, uint16_t icid)
 {
@@ -266,6 +266,11 @@ static int do_map_event(const struct cmd_ctx *c, uint32_t intid)
               devid, ev, intid);
         return err(cmd, EE_INTID_OOR);
     }
+    /* Mapping an unmapped event only adds to the maps: a reader finds the
+     * event unmapped or fully mapped either way (see lpi/lpi.h), so only
+     * a replacement is bracketed. */
+    if (!old)
+        return map_event(c, dev, ev, 0, intid, icid);
     its_map_begin(its);
     int rc = map_event(c, dev, ev, old, intid, icid);
     its_map_end(its);

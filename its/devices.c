@@ -124,6 +124,7 @@ static void insert_slot(struct its_devarray *a, uint32_t devid, struct its_devic
     atomic_store_explicit(&a->slots[i].event_bits, dev->event_bits, RELAXED);
     atomic_store_explicit(&a->slots[i].run, run_word(dev), RELAXED);
     atomic_store_explicit(&a->slots[i].dev, dev, memory_order_release);
+    dev->slot = &a->slots[i];
 }
 
 static int grow(struct vits_its *its)
@@ -193,8 +194,9 @@ static void delete_slot(struct its_devtab *t, uint32_t devid)
                                   atomic_load_explicit(&a->slots[j].event_bits, RELAXED), RELAXED);
             atomic_store_explicit(&a->slots[i].run, atomic_load_explicit(&a->slots[j].run, RELAXED),
                                   RELAXED);
-            atomic_store_explicit(&a->slots[i].dev, atomic_load_explicit(&a->slots[j].dev, RELAXED),
-                                  memory_order_release);
+            struct its_device *moved = atomic_load_explicit(&a->slots[j].dev, RELAXED);
+            atomic_store_explicit(&a->slots[i].dev, moved, memory_order_release);
+            moved->slot = &a->slots[i];
             i = j;
         }
     }
@@ -204,24 +206,13 @@ static void delete_slot(struct its_devtab *t, uint32_t devid)
     t->count--;
 }
 
-/* The hash slot of a mapped device. Writer. */
-static struct its_devslot *slot_of(struct vits_its *its, const struct its_device *dev)
-{
-    struct its_devarray *a = atomic_load_explicit(&its->devs.arr, RELAXED);
-    uint32_t mask = a->cap - 1;
-    uint32_t i = hash32(dev->devid) & mask;
-    while (atomic_load_explicit(&a->slots[i].dev, RELAXED) != dev)
-        i = (i + 1) & mask;
-    return &a->slots[i];
-}
-
 /* Most events one ITTE change adds to a linear run: a guest that maps
  * events out of order gets a shorter run, never a slower command. */
 #define RUN_SCAN 64u
 
 /* Grow dev's linear run after ev -> intid was recorded, and mirror it
  * into the slot (dev must be in the hash). */
-static void run_extend(struct vits_its *its, struct its_device *dev, uint32_t ev, uint32_t intid)
+static void run_extend(struct its_device *dev, uint32_t ev, uint32_t intid)
 {
     if (ev != dev->run_len || (dev->run_len && intid != dev->run_base + ev))
         return;
@@ -235,16 +226,18 @@ static void run_extend(struct vits_its *its, struct its_device *dev, uint32_t ev
             break;
         dev->run_len++;
     }
-    atomic_store_explicit(&slot_of(its, dev)->run, run_word(dev), RELAXED);
+    /* Release: a MAPTI of an unmapped event publishes the run without
+     * bumping map_seq (see lpi/lpi.h). */
+    atomic_store_explicit(&dev->slot->run, run_word(dev), memory_order_release);
 }
 
 /* Cut dev's linear run before ev, which is being unmapped. */
-static void run_cut(struct vits_its *its, struct its_device *dev, uint32_t ev)
+static void run_cut(struct its_device *dev, uint32_t ev)
 {
     if (ev >= dev->run_len)
         return;
     dev->run_len = ev;
-    atomic_store_explicit(&slot_of(its, dev)->run, run_word(dev), RELAXED);
+    atomic_store_explicit(&dev->slot->run, run_word(dev), RELAXED);
 }
 
 int its_event_set(struct vits_its *its, struct its_device *dev, uint32_t ev, uint32_t intid)
@@ -265,7 +258,7 @@ int its_event_set(struct vits_its *its, struct its_device *dev, uint32_t ev, uin
     }
     dev->nr_mapped++;
     its->nr_events++;
-    run_extend(its, dev, ev, intid);
+    run_extend(dev, ev, intid);
     return 0;
 }
 
@@ -273,7 +266,7 @@ void its_event_clear(struct vits_its *its, struct its_device *dev, uint32_t ev)
 {
     dev->nr_mapped--;
     its->nr_events--;
-    run_cut(its, dev, ev);
+    run_cut(dev, ev);
     if (dev->itt) {
         atomic_store_explicit(&dev->itt[ev], 0, memory_order_release);
         return;

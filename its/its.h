@@ -37,7 +37,8 @@ struct its_device {
     /* Writer-only, mirrored into the device's hash slot: the linear run,
      * events 0 .. run_len - 1 mapped to run_base + event (see its_devslot). */
     uint32_t run_base, run_len;
-    uint32_t nr_dir; /* immutable: entries of dir, ceil(2^event_bits / 64) */
+    uint32_t nr_dir;           /* immutable: entries of dir, ceil(2^event_bits / 64) */
+    struct its_devslot *slot; /* writer-only: its slot in the current hash array */
     /* Immutable: exactly one is set, pointing into this allocation. */
     atomic_uint *itt;                    /* inline ITT: INTID per event */
     _Atomic(struct its_ev_chunk *) *dir; /* chunked ITT */
@@ -105,6 +106,13 @@ struct vits_its {
     uint64_t cwriter; /* offset only */
     uint64_t creadr;  /* offset only */
     uint64_t baser[8];
+    /* its_table_has()'s memo: the IDs a flat table of GITS_BASER<n> =
+     * baser holds (0 for any other table, and while baser differs from
+     * the register's value, so every change of it misses). */
+    struct {
+        uint64_t baser;
+        uint64_t flat_ids;
+    } table_memo[2];
 
     /* translation state */
     atomic_uint map_lock;     /* spinlock: writer, per mapping change; readers' fallback */
@@ -207,8 +215,17 @@ void its_dev_insert(struct vits_its *its, struct its_device *dev);
 /* ---- guest tables (its/tables.c) ---- */
 enum { ITS_BASER_DEVICES = 0, ITS_BASER_COLLECTIONS = 1 };
 /* Whether id fits the table of GITS_BASER<n>, reading a level-1 entry for
- * an indirect table; false, with a logged reason naming who, if not. */
-bool its_table_has(struct vits_its *its, unsigned n, uint64_t id, const char *who);
+ * an indirect table; false, with a logged reason naming who, if not.
+ * its_table_check is the whole check; its_table_has answers the common
+ * case (an ID within a flat table, which needs no guest memory) from a
+ * memo of the register's last value. */
+bool its_table_check(struct vits_its *its, unsigned n, uint64_t id, const char *who);
+static inline bool its_table_has(struct vits_its *its, unsigned n, uint64_t id, const char *who)
+{
+    if (its->table_memo[n].baser == its->baser[n] && id < its->table_memo[n].flat_ids)
+        return true;
+    return its_table_check(its, n, id, who);
+}
 uint64_t its_baser_sanitise(unsigned n, uint64_t val);
 
 /* What a GITS_BASER value describes (an invalid one: a table of 0 IDs). */

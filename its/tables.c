@@ -52,10 +52,14 @@ uint64_t its_baser_sanitise(unsigned n, uint64_t val)
     return val | (uint64_t)baser_type[n] << 56 | (uint64_t)(BASER_ESZ - 1) << 48;
 }
 
-bool its_table_has(struct vits_its *its, unsigned n, uint64_t id, const char *who)
+bool its_table_check(struct vits_its *its, unsigned n, uint64_t id, const char *who)
 {
     uint64_t baser = its->baser[n];
     const char *what = n == ITS_BASER_DEVICES ? "device" : "collection";
+    struct its_table_geo g;
+    its_table_geo(baser, &g);
+    its->table_memo[n].baser = baser;
+    its->table_memo[n].flat_ids = g.valid && !g.indirect ? g.ids : 0;
     if (!(baser & BASER_VALID)) {
         lpi_log(its->d, VITS_LOG_GUEST, "%s: %s table (GITS_BASER%u) invalid, ID 0x%llx", who, what,
                 n, (unsigned long long)id);

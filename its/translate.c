@@ -15,7 +15,8 @@
  *
  * A prepared route caches the low 40 bits of map_seq with the INTID it
  * found; while map_seq is unchanged the mapping is the same and the fire
- * goes straight to the LPI's stripe lock.
+ * goes straight to the LPI's stripe lock. An unmapped event is not
+ * cached: mapping it for the first time leaves map_seq as it is.
  */
 #include <errno.h>
 
@@ -31,7 +32,7 @@ struct vits_route {
     struct vits_domain *d;
     _Atomic(struct vits_its *) its; /* NULL once the ITS is destroyed */
     uint32_t devid, eventid;
-    _Atomic uint64_t cache;         /* (map_seq & SEQ_MASK) << 24 | INTID (0: unmapped) */
+    _Atomic uint64_t cache;         /* (map_seq & SEQ_MASK) << 24 | INTID, or NO_CACHE */
     struct vits_route *next, *prev; /* the ITS's list (writer) */
 };
 
@@ -255,8 +256,6 @@ int vits_route_fire(struct vits_route *r)
         /* Same map_seq as when cached (and even: cached ones are): the
          * mapping is unchanged, check it still is under the LPI's lock. */
         uint32_t intid = (uint32_t)(cache & INTID_MASK);
-        if (!intid)
-            return 0;
         lpi_lock(r->d, intid);
         if (atomic_load_explicit(&its->map_seq, memory_order_relaxed) == s) {
             int rc = deliver_locked(its, intid);
@@ -268,7 +267,7 @@ int vits_route_fire(struct vits_route *r)
     uint64_t seq;
     uint32_t intid;
     int rc = translate(its, r->devid, r->eventid, &seq, &intid);
-    atomic_store_explicit(&r->cache, (seq & SEQ_MASK) << (64 - SEQ_BITS) | intid,
+    atomic_store_explicit(&r->cache, intid ? (seq & SEQ_MASK) << (64 - SEQ_BITS) | intid : NO_CACHE,
                           memory_order_relaxed);
     return rc;
 }

@@ -29,7 +29,14 @@
  * against the ITS's map_seq, a sequence count that a writer makes odd
  * for the duration of each change to them (under its->map_lock). The
  * reader then takes the LPI's stripe lock and checks map_seq again, so
- * the mapping it used still held when the LPI became pending. A reader
+ * the mapping it used still held when the LPI became pending. A change
+ * that only adds a mapping (MAPTI/MAPI of an unmapped event) leaves
+ * map_seq alone: it maps the LPI under its stripe lock before it
+ * publishes the ITTE (and the linear run that may now cover it) with
+ * release stores, so a reader sees the event unmapped, or mapped to an
+ * LPI it then finds mapped under the stripe lock; either is a state the
+ * maps were in during its call. Nothing may therefore cache "unmapped"
+ * against map_seq (prepared routes cache only INTIDs they found). A reader
  * that keeps losing the race takes its->map_lock, which a writer holds
  * for one command (or one device of a restore) at most, never for a
  * batch.
@@ -189,6 +196,14 @@ struct lpi_prop_cache {
     bool active;    /* inside a command batch */
     unsigned shift; /* log2 of the bytes per line, for this batch */
     struct lpi_prop_line line[LPI_PROP_LINES];
+    /* The line that served the last byte, for lpi_read_property()'s
+     * inline check: the bytes of INTIDs [first, first + len) in vcpu's
+     * table (len 0: none). */
+    struct {
+        uint16_t vcpu;
+        uint32_t first, len;
+        const uint8_t *bytes;
+    } last;
 };
 
 struct vits_its;
@@ -418,8 +433,16 @@ static inline size_t lpi_access_cap(const struct vits_domain *d, size_t want)
 
 /* ---- property table (lpi/props.c); writer ---- */
 
-/* The property byte of intid for an LPI targeting vcpu (0: disabled). */
-uint8_t lpi_read_property(struct vits_domain *d, uint16_t vcpu, uint32_t intid);
+/* The property byte of intid for an LPI targeting vcpu (0: disabled).
+ * lpi_read_property serves a run of INTIDs from the line it last used;
+ * lpi_fetch_property is the whole lookup. */
+uint8_t lpi_fetch_property(struct vits_domain *d, uint16_t vcpu, uint32_t intid);
+static inline uint8_t lpi_read_property(struct vits_domain *d, uint16_t vcpu, uint32_t intid)
+{
+    if (vcpu == d->props.last.vcpu && intid - d->props.last.first < d->props.last.len)
+        return d->props.last.bytes[intid - d->props.last.first];
+    return lpi_fetch_property(d, vcpu, intid);
+}
 /* Bracket a command batch: inside, property bytes are read in lines
  * and kept until the batch ends. */
 void lpi_props_batch_begin(struct vits_domain *d);

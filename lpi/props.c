@@ -45,6 +45,7 @@ static int property_vcpu(const struct vits_domain *d, uint16_t vcpu)
 
 static void forget_lines(struct vits_domain *d)
 {
+    d->props.last.len = 0;
     for (unsigned i = 0; i < LPI_PROP_LINES; i++) {
         d->props.line[i].len = 0;
         d->props.line[i].bad = false;
@@ -75,35 +76,34 @@ void lpi_props_batch_end(struct vits_domain *d)
 }
 
 /*
- * The byte at offset off of the table at pa, of table_len bytes, through
- * the batch's lines: 0 and *byte set, or -ENOENT when its line could not
- * be read (the caller reads the byte alone).
+ * The batch's line holding offset off of the table at pa, of table_len
+ * bytes (read now if need be), with *start set to the offset of its first
+ * byte; NULL when it could not be read (the caller reads the byte alone).
  */
-static int cached_byte(struct vits_domain *d, uint64_t pa, uint64_t table_len, uint64_t off,
-                       uint8_t *byte)
+static const struct lpi_prop_line *cached_line(struct vits_domain *d, uint64_t pa,
+                                               uint64_t table_len, uint64_t off, uint64_t *start)
 {
     uint32_t size = 1u << d->props.shift;
-    uint64_t start = off & ~(uint64_t)(size - 1);
-    uint64_t gpa = pa + start;
-    struct lpi_prop_line *l = &d->props.line[(start >> d->props.shift) % LPI_PROP_LINES];
+    *start = off & ~(uint64_t)(size - 1);
+    uint64_t gpa = pa + *start;
+    struct lpi_prop_line *l = &d->props.line[(*start >> d->props.shift) % LPI_PROP_LINES];
     if (l->gpa == gpa && l->bad)
-        return -ENOENT;
-    if (l->len && l->gpa == gpa && off - start < l->len) {
-        *byte = l->bytes[off - start];
-        return 0;
-    }
-    uint32_t len = table_len - start < size ? (uint32_t)(table_len - start) : size;
+        return NULL;
+    if (l->len && l->gpa == gpa && off - *start < l->len)
+        return l;
+    /* The line is refilled: it may be the one lpi_read_property uses. */
+    d->props.last.len = 0;
+    uint32_t len = table_len - *start < size ? (uint32_t)(table_len - *start) : size;
     l->gpa = gpa;
     l->len = 0;
     l->bad = lpi_read_guest(d, gpa, l->bytes, len) != 0;
     if (l->bad)
-        return -ENOENT;
+        return NULL;
     l->len = len;
-    *byte = l->bytes[off - start];
-    return 0;
+    return l;
 }
 
-uint8_t lpi_read_property(struct vits_domain *d, uint16_t vcpu, uint32_t intid)
+uint8_t lpi_fetch_property(struct vits_domain *d, uint16_t vcpu, uint32_t intid)
 {
     int v = property_vcpu(d, vcpu);
     if (v < 0)
@@ -118,8 +118,18 @@ uint8_t lpi_read_property(struct vits_domain *d, uint16_t vcpu, uint32_t intid)
     /* The table ends at INTID 2^idbits; vits never asks beyond the
      * domain's INTID bits. */
     uint64_t end = idbits < d->cfg.lpi_id_bits ? 1ull << idbits : 1ull << d->cfg.lpi_id_bits;
-    if (d->props.active && !cached_byte(d, PROPBASER_PA(propbaser), end - LPI_FIRST, off, &byte))
-        return byte;
+    uint64_t start;
+    const struct lpi_prop_line *l =
+        d->props.active ? cached_line(d, PROPBASER_PA(propbaser), end - LPI_FIRST, off, &start)
+                        : NULL;
+    if (l) {
+        /* The next INTIDs of vcpu's table are served from l inline. */
+        d->props.last.vcpu = vcpu;
+        d->props.last.first = LPI_FIRST + (uint32_t)start;
+        d->props.last.len = l->len;
+        d->props.last.bytes = l->bytes;
+        return l->bytes[off - start];
+    }
     int rc = lpi_read_guest(d, gpa, &byte, 1);
     if (rc) {
         lpi_log(d, VITS_LOG_GUEST,
