@@ -60,7 +60,7 @@ static void record_error(struct vits_its *its, uint64_t offset, const uint8_t *r
 
 /* Run one command (raw: its 32 bytes, NULL if it could not be read, rc
  * then the read's error). Returns false when the queue must stall. */
-static bool run_one(struct vits_its *its, const uint8_t *raw, int rc)
+static inline bool run_one(struct vits_its *its, const uint8_t *raw, int rc)
 {
     uint64_t offset = its->creadr;
     if (raw) {
