@@ -37,7 +37,7 @@ struct its_device {
     /* Writer-only, mirrored into the device's hash slot: the linear run,
      * events 0 .. run_len - 1 mapped to run_base + event (see its_devslot). */
     uint32_t run_base, run_len;
-    uint32_t nr_dir;           /* immutable: entries of dir, ceil(2^event_bits / 64) */
+    uint32_t nr_dir;          /* immutable: entries of dir, ceil(2^event_bits / 64) */
     struct its_devslot *slot; /* writer-only: its slot in the current hash array */
     /* Immutable: exactly one is set, pointing into this allocation. */
     atomic_uint *itt;                    /* inline ITT: INTID per event */

@@ -167,13 +167,15 @@ static uint64_t read_id(struct vits_its *its, unsigned n)
     return ids[n];
 }
 
+/* Searched in order: the queue registers first, since a guest writes
+ * GITS_CWRITER for every batch of commands and polls GITS_CREADR. */
 static const struct reg_desc regs[] = {
+    {GITS_CWRITER, 8, 1, "GITS_CWRITER", read_cwriter, write_cwriter},
+    {GITS_CREADR, 8, 1, "GITS_CREADR", read_creadr, NULL},
     {GITS_CTLR, 4, 1, "GITS_CTLR", read_ctlr, write_ctlr},
     {GITS_IIDR, 4, 1, "GITS_IIDR", read_iidr, NULL},
     {GITS_TYPER, 8, 1, "GITS_TYPER", read_typer, NULL},
     {GITS_CBASER, 8, 1, "GITS_CBASER", read_cbaser, write_cbaser},
-    {GITS_CWRITER, 8, 1, "GITS_CWRITER", read_cwriter, write_cwriter},
-    {GITS_CREADR, 8, 1, "GITS_CREADR", read_creadr, NULL},
     {GITS_BASER0, 8, 8, "GITS_BASER", read_baser, write_baser},
     {GITS_PIDR4, 4, 12, "GITS_PIDR/CIDR", read_id, NULL},
 };
@@ -186,8 +188,10 @@ static const struct reg_desc *find_reg(uint64_t offset, unsigned *n, unsigned *o
         const struct reg_desc *r = &regs[i];
         uint64_t end = r->offset + (uint64_t)r->width * r->count;
         if (offset >= r->offset && offset < end) {
-            *n = (unsigned)((offset - r->offset) / r->width);
-            *off = (unsigned)((offset - r->offset) % r->width);
+            /* width is 4 or 8: shifts and masks, not divisions */
+            unsigned shift = r->width == 8 ? 3 : 2;
+            *n = (unsigned)((offset - r->offset) >> shift);
+            *off = (unsigned)((offset - r->offset) & (r->width - 1u));
             return r;
         }
     }

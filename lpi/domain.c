@@ -114,6 +114,7 @@ int vits_domain_create(const struct vits_domain_config *cfg, const struct vits_o
     d->ops = ops;
     d->opaque = opaque;
     d->max_access = ops->version >= 2 ? ops->max_access : 0;
+    lpi_props_init(d);
     atomic_init(&d->mem, atomic_load(&boot.mem));
     d->nr_chunks = (1u << cfg->lpi_id_bits) >> LPI_CHUNK_SHIFT;
     d->chunks = lpi_alloc(d, sizeof(*d->chunks) * d->nr_chunks);

@@ -194,7 +194,7 @@ struct lpi_prop_line {
 
 struct lpi_prop_cache {
     bool active;    /* inside a command batch */
-    unsigned shift; /* log2 of the bytes per line, for this batch */
+    unsigned shift; /* log2 of the bytes per line (max_access is fixed) */
     struct lpi_prop_line line[LPI_PROP_LINES];
     /* The line that served the last byte, for lpi_read_property()'s
      * inline check: the bytes of INTIDs [first, first + len) in vcpu's
@@ -443,6 +443,8 @@ static inline uint8_t lpi_read_property(struct vits_domain *d, uint16_t vcpu, ui
         return d->props.last.bytes[intid - d->props.last.first];
     return lpi_fetch_property(d, vcpu, intid);
 }
+/* Size the lines for the domain's max_access (at creation). */
+void lpi_props_init(struct vits_domain *d);
 /* Bracket a command batch: inside, property bytes are read in lines
  * and kept until the batch ends. */
 void lpi_props_batch_begin(struct vits_domain *d);

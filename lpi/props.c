@@ -62,10 +62,11 @@ static unsigned line_shift(const struct vits_domain *d)
     return shift;
 }
 
+void lpi_props_init(struct vits_domain *d) { d->props.shift = line_shift(d); }
+
 void lpi_props_batch_begin(struct vits_domain *d)
 {
     forget_lines(d);
-    d->props.shift = line_shift(d);
     d->props.active = true;
 }
 
