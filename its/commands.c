@@ -126,7 +126,10 @@ static int lookup_itte(const struct cmd_ctx *c, struct its_device **dev, uint32_
     return 0;
 }
 
-/* As lookup_itte, and the LPI's collection must be mapped. */
+/* As lookup_itte, and the LPI's collection must be mapped: exactly when
+ * the LPI has a target (MAPC V=0 takes it from every LPI of the
+ * collection, MAPC V=1 gives it back, and MAPTI, MOVI and MOVALL only
+ * ever set a mapped collection's target), so the hot record says it. */
 static int lookup_routed(const struct cmd_ctx *c, struct lpi_irq **irq, uint32_t *intid)
 {
     struct its_device *dev;
@@ -134,8 +137,8 @@ static int lookup_routed(const struct cmd_ctx *c, struct lpi_irq **irq, uint32_t
     if (rc)
         return rc;
     *irq = lpi_find(c->its->d, *intid);
-    uint16_t group = lpi_cold(c->its->d, *intid)->group;
-    if (coll_target(c->its, group) < 0) {
+    if ((*irq)->vcpu == LPI_NO_VCPU) {
+        uint16_t group = lpi_cold(c->its->d, *intid)->group;
         GUEST(c, "%s: device 0x%x event %u: collection %u is not mapped", c->who, cmd_devid(c->dw),
               cmd_eventid(c->dw), group);
         return err(cmd_num(c->dw), EE_NO_COLL);
