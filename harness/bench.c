@@ -25,10 +25,9 @@
  *
  * Commands run in long queues (one CWRITER write per 32767 commands);
  * mapti_sync_ns is Linux's pattern instead, a MAPTI and a SYNC per
- * CWRITER write. The process keeps freed heap memory (glibc's
- * M_TRIM_THRESHOLD), so a command that allocates host memory is timed
- * without the kernel's first touch of fresh pages; page_fault_ns is that
- * cost per 4 KiB page on this host.
+ * CWRITER write. A command that allocates host memory pays the kernel's
+ * first touch of any fresh page it gets; page_fault_ns is that cost per
+ * 4 KiB page on this host.
  *
  * Guest memory is one flat buffer reached with memcpy. The memory
  * callbacks count their calls and bytes, for the figures a message-based
@@ -48,9 +47,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include "vits.h"
 
@@ -917,14 +913,6 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-#if defined(__GLIBC__)
-    /* Keep freed memory in the heap rather than hand it back to the
-     * kernel whenever a VM of the benchmark goes, as a long-running VMM's
-     * heap does: then commands that allocate (MAPD, MAPTI) measure the
-     * library, not the kernel's zeroing of fresh pages, which is reported
-     * on its own (page_fault_ns; 4 KiB per fault). */
-    mallopt(M_TRIM_THRESHOLD, 512 << 20);
-#endif
     struct results r = {0};
     bench_page_faults(&r);
     bench_msi_one(&r);
