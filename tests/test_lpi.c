@@ -297,6 +297,43 @@ static void fresh_mapti_rereads_the_property_byte(void **state)
     fv_free(fv);
 }
 
+/* vCPUs may name different property tables: in one batch of MAPTIs that
+ * alternate between two vCPUs, each LPI takes its byte from its own
+ * vCPU's table (the batch's property lines must not mix them up). */
+static void one_batch_reads_each_lpi_from_its_vcpus_own_property_table(void **state)
+{
+    (void)state;
+    const uint64_t prop2 = 0x40700000ull;
+    struct fakevm *fv = fv_new(2);
+    boot(fv, 1u << 1, 16);
+    uint8_t bytes[64];
+    memset(bytes, 0x31, sizeof(bytes));
+    fv_write(fv, prop2, bytes, sizeof(bytes));
+    memset(bytes, 0x51, sizeof(bytes));
+    fv_write(fv, FV_PROP_TABLE, bytes, sizeof(bytes));
+    fv_gicr_write(fv, 1, GICR_PROPBASER, 8, prop2 | 15);
+    fv_gicr_write(fv, 1, GICR_CTLR, 4, 1);
+    fv_map_collection(fv, 0, 0);
+    fv_map_collection(fv, 1, 1);
+    uint64_t dw[4];
+    fv_cmd_mapd(dw, 1, 3, FV_ITT(1), true);
+    fv_queue(fv, dw);
+    for (uint32_t ev = 0; ev < 8; ev++) {
+        fv_cmd_mapti(dw, 1, ev, 8192 + ev, (uint16_t)(ev % 2));
+        fv_queue(fv, dw);
+    }
+    fv_kick(fv);
+    assert_int_equal(fv_error_count(fv), 0);
+    fv_clear_events(fv);
+    for (uint32_t ev = 0; ev < 8; ev++)
+        assert_int_equal(vits_its_signal_msi(fv->its, 1, ev), 1);
+    for (uint32_t ev = 0; ev < 8; ev += 2) {
+        assert_int_equal(raised_priority(fv, 0, 8192 + ev), 0x50);
+        assert_int_equal(raised_priority(fv, 1, 8193 + ev), 0x30);
+    }
+    fv_free(fv);
+}
+
 static void invall_rereads_every_lpi_on_the_collections_vcpu_only(void **state)
 {
     (void)state;
@@ -765,6 +802,7 @@ int main(void)
         cmocka_unit_test(property_enable_without_inv_keeps_lpi_unraised),
         cmocka_unit_test(inv_of_raised_lpi_with_new_priority_retracts_and_reraises),
         cmocka_unit_test(fresh_mapti_rereads_the_property_byte),
+        cmocka_unit_test(one_batch_reads_each_lpi_from_its_vcpus_own_property_table),
         cmocka_unit_test(invall_rereads_every_lpi_on_the_collections_vcpu_only),
         cmocka_unit_test(property_lookup_beyond_propbaser_idbits_is_disabled),
         cmocka_unit_test(unreadable_property_byte_leaves_lpi_disabled_and_logs_guest_error),
