@@ -38,8 +38,12 @@ void its_map_begin(struct vits_its *its)
 
 void its_map_end(struct vits_its *its)
 {
-    atomic_store_explicit(&its->map_seq, atomic_load_explicit(&its->map_seq, RELAXED) + 1,
-                          memory_order_release);
+    uint64_t s = atomic_load_explicit(&its->map_seq, RELAXED) + 1;
+    /* Routes cache the count's low bits: before they come round again
+     * (once in 2^39 changes), no route may keep an entry. */
+    if (!(s & ((1ull << ITS_ROUTE_SEQ_BITS) - 1)))
+        its_routes_forget(its);
+    atomic_store_explicit(&its->map_seq, s, memory_order_release);
     lpi_spin_unlock(&its->map_lock);
 }
 

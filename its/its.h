@@ -264,6 +264,11 @@ const char *its_command_name(uint8_t cmd);
 /* ---- MSI translation (its/translate.c); no domain lock ---- */
 /* Make the LPI of (devid, eventid) pending: 1, or 0 when blocked. */
 int its_signal(struct vits_its *its, uint32_t devid, uint32_t eventid);
+/* Prepared routes cache this many low bits of map_seq with their INTID. */
+#define ITS_ROUTE_SEQ_BITS 40u
+/* Forget what every route of its cached (before map_seq's low
+ * ITS_ROUTE_SEQ_BITS wrap). Writer, inside its_map_begin/end. */
+void its_routes_forget(struct vits_its *its);
 /* Detach every route of an ITS being destroyed. Writer. */
 void its_routes_detach(struct vits_its *its);
 

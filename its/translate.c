@@ -16,14 +16,17 @@
  * A prepared route caches the low 40 bits of map_seq with the INTID it
  * found; while map_seq is unchanged the mapping is the same and the fire
  * goes straight to the LPI's stripe lock. An unmapped event is not
- * cached: mapping it for the first time leaves map_seq as it is.
+ * cached: mapping it for the first time leaves map_seq as it is. The 40
+ * bits come round again after 2^39 mapping changes; the change that
+ * wraps them forgets every route's cache first (its_routes_forget), so
+ * an old entry never matches a later count.
  */
 #include <errno.h>
 
 #include "its.h"
 
 #define OPTIMISTIC_TRIES 8
-#define SEQ_BITS 40u
+#define SEQ_BITS ITS_ROUTE_SEQ_BITS
 #define SEQ_MASK ((1ull << SEQ_BITS) - 1)
 #define INTID_MASK ((1ull << (64 - SEQ_BITS)) - 1) /* lpi_id_bits <= 24 */
 #define NO_CACHE UINT64_MAX                        /* an odd sequence: never valid */
@@ -252,9 +255,10 @@ int vits_route_fire(struct vits_route *r)
         return 0;
     uint64_t cache = atomic_load_explicit(&r->cache, memory_order_relaxed);
     uint64_t s = atomic_load_explicit(&its->map_seq, memory_order_acquire);
-    if (cache >> (64 - SEQ_BITS) == (s & SEQ_MASK)) {
-        /* Same map_seq as when cached (and even: cached ones are): the
-         * mapping is unchanged, check it still is under the LPI's lock. */
+    if (!(s & 1) && cache >> (64 - SEQ_BITS) == (s & SEQ_MASK)) {
+        /* Same map_seq as when cached, and no change under way (an odd
+         * one would match NO_CACHE): the mapping is unchanged, check it
+         * still is under the LPI's lock. */
         uint32_t intid = (uint32_t)(cache & INTID_MASK);
         lpi_lock(r->d, intid);
         if (atomic_load_explicit(&its->map_seq, memory_order_relaxed) == s) {
@@ -290,6 +294,12 @@ void vits_route_destroy(struct vits_route *r)
     d->nr_routes--;
     lpi_free(d, r, sizeof(*r));
     pthread_mutex_unlock(&d->lock);
+}
+
+void its_routes_forget(struct vits_its *its)
+{
+    for (struct vits_route *r = its->routes; r; r = r->next)
+        atomic_store_explicit(&r->cache, NO_CACHE, memory_order_relaxed);
 }
 
 void its_routes_detach(struct vits_its *its)

@@ -7,7 +7,11 @@
  *  - every LPI raised by a command matches a mapping current during it;
  *  - per LPI, raises - retracts - acknowledges is 0 or 1 at the end (no
  *    LPI is ever handed out twice), and an outstanding one can be acked.
- * Built and run under ASan/UBSan and TSan by scripts/test.sh.
+ * Built and run under ASan/UBSan and TSan by scripts/test.sh, twice: with
+ * 8-event ITTs (kept inline in the device), and with "chunked" as its
+ * argument, 512-event ITTs whose events 0 and 1 share a 64-event chunk
+ * and the others have one each, so that DISCARDs free ITT chunks and
+ * MAPTIs allocate them while MSIs read them.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -31,6 +35,14 @@
 #define BASE_INTID(d, e) (8192u + (d)*64u + (e))
 #define ALT_INTID(d, e) (12288u + (d)*64u + (e))
 #define NINTID 16384u
+
+/* The layout under test: logical event e of a device is EventID
+ * event_id(e) of an ITT of itt_size + 1 bits (main() sets chunked). */
+static bool chunked;
+
+static uint32_t event_id(unsigned e) { return chunked && e > 1 ? e * 64u : e; }
+
+static uint32_t itt_size(void) { return chunked ? 8u : 2u; }
 
 /* ---- the model of mappings: versions with epoch stamps ---- */
 
@@ -199,10 +211,11 @@ static void *inject_thread(void *arg)
         int rc;
         switch ((r >> 16) % 4) {
         case 0:
-            rc = vits_its_signal_msi(fv->its, d, e);
+            rc = vits_its_signal_msi(fv->its, d, event_id(e));
             break;
         case 1: {
-            struct vits_msi m = {FV_ITS_BASE + VITS_GITS_TRANSLATER, e, d, VITS_MSI_VALID_DEVID};
+            struct vits_msi m = {FV_ITS_BASE + VITS_GITS_TRANSLATER, event_id(e), d,
+                                 VITS_MSI_VALID_DEVID};
             rc = vits_domain_signal_msi(fv->d, &m);
             break;
         }
@@ -210,7 +223,9 @@ static void *inject_thread(void *arg)
             rc = vits_route_fire(in->routes[d][e]);
             break;
         default:
-            rc = vits_its_mmio_write_devid(fv->its, VITS_GITS_TRANSLATER, 4, e, d) == 0 ? 2 : -1;
+            rc = vits_its_mmio_write_devid(fv->its, VITS_GITS_TRANSLATER, 4, event_id(e), d) == 0
+                     ? 2
+                     : -1;
             break;
         }
         in_call = NULL;
@@ -235,7 +250,7 @@ static void command_done(void) { atomic_fetch_add(&epoch, 1); /* even: it is com
 static void map_event(unsigned d, unsigned e, uint32_t intid, uint32_t icid)
 {
     uint64_t dw[4];
-    fv_cmd_mapti(dw, d, e, intid, (uint16_t)icid);
+    fv_cmd_mapti(dw, d, event_id(e), intid, (uint16_t)icid);
     command(dw);
     cur_icid[d][e] = icid;
     add_version(d, e, intid, coll_target[icid]);
@@ -256,7 +271,7 @@ static void churn(uint64_t seed)
         case 0: /* MOVI */
             if (!v->intid)
                 break;
-            fv_cmd_movi(dw, d, e, (uint16_t)icid);
+            fv_cmd_movi(dw, d, event_id(e), (uint16_t)icid);
             command(dw);
             cur_icid[d][e] = icid;
             add_version(d, e, v->intid, coll_target[icid]);
@@ -265,7 +280,7 @@ static void churn(uint64_t seed)
         case 1: /* DISCARD */
             if (!v->intid)
                 break;
-            fv_cmd_dev_ev(dw, 0x0f, d, e);
+            fv_cmd_dev_ev(dw, 0x0f, d, event_id(e));
             command(dw);
             add_version(d, e, 0, 0);
             command_done();
@@ -300,13 +315,13 @@ static void churn(uint64_t seed)
         case 5: /* device hot-unplug and re-plug */
             if ((r >> 32) % 4)
                 break;
-            fv_cmd_mapd(dw, d, 2, FV_ITT(d), false);
+            fv_cmd_mapd(dw, d, itt_size(), FV_ITT(d), false);
             command(dw);
             for (unsigned ee = 0; ee < NEV; ee++)
                 if (current(d, ee)->intid)
                     add_version(d, ee, 0, 0);
             command_done();
-            fv_cmd_mapd(dw, d, 2, FV_ITT(d), true);
+            fv_cmd_mapd(dw, d, itt_size(), FV_ITT(d), true);
             command(dw);
             command_done();
             for (unsigned ee = 0; ee < NEV; ee++)
@@ -331,7 +346,7 @@ static void churn(uint64_t seed)
         default: /* INT */
             if (!v->intid)
                 break;
-            fv_cmd_dev_ev(dw, 0x03, d, e);
+            fv_cmd_dev_ev(dw, 0x03, d, event_id(e));
             command(dw);
             command_done();
             break;
@@ -355,7 +370,7 @@ static void msis_race_mapping_churn(void **state)
     }
     uint64_t dw[4];
     for (unsigned d = 0; d < NDEV; d++) {
-        fv_cmd_mapd(dw, d, 2, FV_ITT(d), true);
+        fv_cmd_mapd(dw, d, itt_size(), FV_ITT(d), true);
         fv_submit(fv, dw);
         for (unsigned e = 0; e < NEV; e++)
             map_event(d, e, BASE_INTID(d, e), e % NVCPU);
@@ -372,7 +387,8 @@ static void msis_race_mapping_churn(void **state)
         assert_non_null(inj[i].log);
         for (unsigned d = 0; d < NDEV; d++)
             for (unsigned e = 0; e < NEV; e++)
-                assert_int_equal(vits_route_create(fv->its, d, e, &inj[i].routes[d][e]), 0);
+                assert_int_equal(vits_route_create(fv->its, d, event_id(e), &inj[i].routes[d][e]),
+                                 0);
         assert_int_equal(pthread_create(&inj[i].tid, NULL, inject_thread, &inj[i]), 0);
     }
     churn(0xdeadbeefcafef00dull);
@@ -439,8 +455,9 @@ static void msis_race_mapping_churn(void **state)
     fv_free(fv);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    chunked = argc > 1 && !strcmp(argv[1], "chunked");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(msis_race_mapping_churn),
     };

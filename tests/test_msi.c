@@ -8,6 +8,8 @@
 #include <errno.h>
 
 #include "fakevm.h"
+/* One test below reaches into the ITS for its mapping sequence count. */
+#include "../its/its.h"
 
 #define DOORBELL (FV_ITS_BASE + VITS_GITS_TRANSLATER)
 
@@ -259,6 +261,75 @@ static void routes_outlive_their_its_safely_and_hold_the_domain(void **state)
     fv_free(fv);
 }
 
+/*
+ * A route whose event is unmapped caches nothing, and "nothing" must not
+ * match the count while a mapping change is under way (map_seq odd), even
+ * the one change in 2^39 whose count has its low 40 bits all ones: the
+ * route must not deliver the LPI of another event then. Reaching that
+ * count takes 2^39 mapping changes, so the test sets it (white box).
+ */
+static void route_of_an_unmapped_event_never_delivers_during_a_mapping_change(void **state)
+{
+    (void)state;
+    struct vits_domain_config dcfg;
+    vits_domain_config_init(&dcfg, 2);
+    dcfg.lpi_id_bits = 24;
+    struct fakevm *fv = fv_new_cfg(&dcfg);
+    fv_boot(fv);
+    fv_map_collection(fv, 0, 1);
+    /* device 5: event 0 -> the domain's last INTID, event 1 unmapped */
+    assert_int_equal(fv_map_device(fv, 5, 4, 0, 8192, 0), 0);
+    fv_mapti(fv, 5, 0, 0xffffff, 0);
+    assert_int_equal(fv_error_count(fv), 0);
+    struct vits_route *r;
+    assert_int_equal(vits_route_create(fv->its, 5, 1, &r), 0);
+    assert_int_equal(vits_route_fire(r), 0);
+    uint64_t saved = atomic_load(&fv->its->map_seq);
+    atomic_store(&fv->its->map_seq, (1ull << 40) - 1);
+    assert_int_equal(vits_route_fire(r), 0);
+    atomic_store(&fv->its->map_seq, saved);
+    assert_false(fv_pending(fv, 0xffffff, NULL));
+    assert_int_equal(vits_route_fire(r), 0);
+    vits_route_destroy(r);
+    fv_free(fv);
+}
+
+/*
+ * Routes cache the low 40 bits of the mapping sequence count. After 2^39
+ * mapping changes the bits come round again: a route cached just before
+ * the wrap must not deliver its old LPI at the same count one round
+ * later, after that LPI went to another event. The test sets the count
+ * just short of the wrap and then one round on (white box).
+ */
+static void route_cache_does_not_survive_the_sequence_count_wrapping(void **state)
+{
+    (void)state;
+    struct fakevm *fv = booted();
+    uint64_t dw[4];
+    struct vits_route *r;
+    assert_int_equal(vits_route_create(fv->its, 5, 1, &r), 0);
+    atomic_store(&fv->its->map_seq, (1ull << 40) - 2);
+    assert_int_equal(vits_route_fire(r), 1); /* cached: (2^40 - 2, 8193) */
+    assert_int_equal(vits_lpi_ack(fv->d, 1, 8193), 0);
+    /* DISCARD event 1 (the count wraps to 2^40), give its LPI to event
+     * 2 and map event 1 to a new LPI (neither moves the count) */
+    fv_cmd_dev_ev(dw, 0x0f, 5, 1);
+    fv_submit(fv, dw);
+    fv_cmd_dev_ev(dw, 0x0f, 5, 2);
+    fv_submit(fv, dw);
+    fv_mapti(fv, 5, 2, 8193, 0);
+    fv_mapti(fv, 5, 1, 8600, 0);
+    assert_int_equal(fv_error_count(fv), 0);
+    /* one round of 2^39 changes later, at the cached count's low bits */
+    atomic_store(&fv->its->map_seq, (2ull << 40) - 2);
+    fv_clear_events(fv);
+    assert_int_equal(vits_route_fire(r), 1);
+    assert_int_equal(fv_count(fv, FV_RAISE, 1, 8600), 1);
+    assert_int_equal(fv_count(fv, FV_RAISE, 1, 8193), 0);
+    vits_route_destroy(r);
+    fv_free(fv);
+}
+
 static void route_rejects_bad_arguments(void **state)
 {
     (void)state;
@@ -409,6 +480,8 @@ int main(void)
         cmocka_unit_test(route_follows_every_mapping_change),
         cmocka_unit_test(route_created_before_the_mapping_starts_working_after_it),
         cmocka_unit_test(routes_outlive_their_its_safely_and_hold_the_domain),
+        cmocka_unit_test(route_of_an_unmapped_event_never_delivers_during_a_mapping_change),
+        cmocka_unit_test(route_cache_does_not_survive_the_sequence_count_wrapping),
         cmocka_unit_test(route_rejects_bad_arguments),
         cmocka_unit_test(linear_mappings_follow_discard_remap_and_movi),
         cmocka_unit_test(large_itts_mapped_in_any_order_translate_exactly),
