@@ -293,8 +293,11 @@ void lpi_reclaim(struct vits_domain *d);
 /* ---- logging (lpi/log.c); needs d->lock for VITS_LOG_GUEST ---- */
 #if defined(__GNUC__)
 #define LPI_PRINTF(a, b) __attribute__((format(printf, a, b)))
+/* Keeps a rarer path's register saves out of its caller's fast path. */
+#define LPI_NOINLINE __attribute__((noinline))
 #else
 #define LPI_PRINTF(a, b)
+#define LPI_NOINLINE
 #endif
 void lpi_log(struct vits_domain *d, enum vits_log_level level, const char *fmt, ...)
     LPI_PRINTF(3, 4);
