@@ -60,29 +60,26 @@ bool its_table_check(struct vits_its *its, unsigned n, uint64_t id, const char *
     its_table_geo(baser, &g);
     its->table_memo[n].baser = baser;
     its->table_memo[n].flat_ids = g.valid && !g.indirect ? g.ids : 0;
-    if (!(baser & BASER_VALID)) {
+    if (!g.valid) {
         lpi_log(its->d, VITS_LOG_GUEST, "%s: %s table (GITS_BASER%u) invalid, ID 0x%llx", who, what,
                 n, (unsigned long long)id);
         return false;
     }
-    uint64_t psz = page_size(baser);
-    uint64_t bytes = (lpi_bits(baser, 7, 0) + 1) * psz;
-    if (!(baser & BASER_INDIRECT)) {
-        if (id < bytes / BASER_ESZ)
+    if (!g.indirect) {
+        if (id < g.ids)
             return true;
         lpi_log(its->d, VITS_LOG_GUEST, "%s: %s ID 0x%llx beyond the %llu entries of its table",
-                who, what, (unsigned long long)id, (unsigned long long)(bytes / BASER_ESZ));
+                who, what, (unsigned long long)id, (unsigned long long)g.ids);
         return false;
     }
-    uint64_t per_page = psz / BASER_ESZ;
-    uint64_t l1 = id / per_page;
-    if (l1 >= bytes / 8) {
+    uint64_t l1 = id / g.per_page;
+    if (l1 >= g.bytes / 8) {
         lpi_log(its->d, VITS_LOG_GUEST, "%s: %s ID 0x%llx beyond its two-level table", who, what,
                 (unsigned long long)id);
         return false;
     }
     uint8_t buf[8];
-    uint64_t gpa = table_pa(baser) + l1 * 8;
+    uint64_t gpa = g.pa + l1 * 8;
     int rc = lpi_read_guest(its->d, gpa, buf, sizeof(buf));
     if (rc) {
         lpi_log(its->d, VITS_LOG_GUEST,

@@ -30,10 +30,16 @@ void lpi_retract_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t int
         d->ops->retract(d->opaque, irq->vcpu, intid);
 }
 
-static void raise_failed(struct vits_domain *d, const struct lpi_irq *irq, uint32_t intid, int rc)
+/* Hand a deliverable LPI to the injector and record flags f, with
+ * LPI_F_RAISED added if it took it, in one store. */
+static void raise_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid, uint8_t f)
 {
-    lpi_log(d, VITS_LOG_ERROR, "raise of LPI %u on vCPU %u failed (%d); it stays pending", intid,
-            irq->vcpu, rc);
+    int rc = d->ops->raise(d->opaque, irq->vcpu, intid, irq->priority);
+    atomic_store_explicit(&irq->flags, (uint8_t)(f | (rc == 0 ? LPI_F_RAISED : 0)),
+                          memory_order_relaxed);
+    if (rc)
+        lpi_log(d, VITS_LOG_ERROR, "raise of LPI %u on vCPU %u failed (%d); it stays pending",
+                intid, irq->vcpu, rc);
 }
 
 void lpi_update_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t intid)
@@ -42,13 +48,9 @@ void lpi_update_locked(struct vits_domain *d, struct lpi_irq *irq, uint32_t inti
         lpi_retract_locked(d, irq, intid);
         return;
     }
-    if (lpi_flags(irq) & LPI_F_RAISED)
-        return;
-    int rc = d->ops->raise(d->opaque, irq->vcpu, intid, irq->priority);
-    if (rc == 0)
-        lpi_flags_change(irq, LPI_F_RAISED, 0);
-    else
-        raise_failed(d, irq, intid, rc);
+    uint8_t f = lpi_flags(irq);
+    if (!(f & LPI_F_RAISED))
+        raise_locked(d, irq, intid, f);
 }
 
 /* Make a targeted LPI that is not raised pending (f: its flags), and
@@ -63,11 +65,7 @@ static LPI_NOINLINE int make_pending(struct vits_domain *d, struct lpi_irq *irq,
         atomic_store_explicit(&irq->flags, (uint8_t)(f | LPI_F_PENDING), memory_order_relaxed);
         return 1;
     }
-    int rc = d->ops->raise(d->opaque, irq->vcpu, intid, irq->priority);
-    atomic_store_explicit(&irq->flags, (uint8_t)(f | LPI_F_PENDING | (rc == 0 ? LPI_F_RAISED : 0)),
-                          memory_order_relaxed);
-    if (rc)
-        raise_failed(d, irq, intid, rc);
+    raise_locked(d, irq, intid, (uint8_t)(f | LPI_F_PENDING));
     return 1;
 }
 
